@@ -1,0 +1,149 @@
+"""The `backoffice` command (shared/contracts/cli.md).
+
+Every command exits 0 on success and non-zero with a one-line reason on stderr otherwise:
+domain errors and an unreachable database are reasons, not tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import date
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from backoffice.db.engine import DatabaseUnavailable
+from backoffice.domain.errors import DomainError
+
+app = typer.Typer(help="Travel back-office: database, data, pipeline and demo.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def reasons_not_tracebacks(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (DatabaseUnavailable, DomainError) as exc:
+            _fail(str(exc))
+
+    return wrapper
+
+
+def _parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
+        raise  # unreachable: _fail exits
+
+
+def database_ready() -> str:
+    """Reachable and migrated; returns the URL in use."""
+    from backoffice.db.engine import check_connection, resolve_database_url
+    from backoffice.db.migrate import migrate
+
+    url = resolve_database_url()
+    check_connection(url)
+    migrate(url)
+    return url
+
+
+@app.command()
+@reasons_not_tracebacks
+def up() -> None:
+    """Make sure the database is reachable and migrated; print the DATABASE_URL in use."""
+    url = database_ready()
+    typer.echo(url)
+
+
+@app.command()
+@reasons_not_tracebacks
+def generate(
+    out: Annotated[Path, typer.Option(help="Landing folder to write")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD")],
+    days: Annotated[int, typer.Option(min=1, help="Number of days")] = 30,
+    dossiers_per_day: Annotated[int, typer.Option(min=1, help="New dossiers per day")] = 50,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files)")] = 42,
+) -> None:
+    """Write synthetic landing files (and ground truth) for N days, deterministic for a seed."""
+    from backoffice.generator import generate as run_generator
+
+    first = _parse_date(start, "--start")
+    with _progress("generating", days) as advance:
+        summary = run_generator(out, first, days, dossiers_per_day, seed, progress=advance)
+    typer.echo(f"wrote {summary} to {out}")
+
+
+class _progress:
+    """A bar on a terminal, plain lines otherwise (logs, CI)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True)
+            self._bar.start()
+            task = self._bar.add_task(self.label, total=self.total)
+            return lambda done, total: self._bar.update(task, completed=done, total=total)
+        return lambda done, total: typer.echo(f"{self.label}: {done}/{total}", err=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@users_app.command("add")
+@reasons_not_tracebacks
+def users_add(
+    login: str,
+    role: Annotated[str, typer.Option(help="agent, senior_agent, accountant or admin")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    locale: Annotated[str, typer.Option(help="fr or en")] = "fr",
+) -> None:
+    """Create an account (the password is asked for, or read from stdin)."""
+    from backoffice.db.engine import get_engine
+    from backoffice.services.unit_of_work import UnitOfWork
+    from backoffice.services.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    database_ready()
+    with UnitOfWork(get_engine()) as uow:
+        user = add_user(uow, None, login, role, password, display_name=name, locale=locale)
+    typer.echo(f"created {user.login} ({user.role})")
+
+
+@users_app.command("list")
+@reasons_not_tracebacks
+def users_list() -> None:
+    """List accounts."""
+    from backoffice.db.engine import get_engine
+    from backoffice.services.unit_of_work import UnitOfWork
+    from backoffice.services.users import list_users
+
+    database_ready()
+    with UnitOfWork(get_engine()) as uow:
+        for user in list_users(uow):
+            state = "active" if user.is_active else "disabled"
+            typer.echo(f"{user.login}\t{user.role}\t{user.locale}\t{state}")
+
+
+if __name__ == "__main__":
+    app()

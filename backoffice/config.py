@@ -1,0 +1,42 @@
+"""The one Settings object: every knob of the product, read from the environment.
+
+Variables are prefixed `BACKOFFICE_` except `DATABASE_URL` (see shared/contracts/cli.md);
+an optional `.env` in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BACKOFFICE_", env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL"),
+        description="PostgreSQL URL; unset means the embedded server under data_dir/postgres.",
+    )
+    data_dir: Path = Path(".data")
+    landing_dir: Path = Path("data/landing")
+    export_dir: Path = Path("data/exports")
+    documents_dir: Path = Path("data/documents")
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    siren: str = "000000000"
+    billing_tolerance: Decimal = Decimal("1.00")
+    default_locale: str = "fr"
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return (self.data_dir / "postgres").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

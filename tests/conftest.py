@@ -1,0 +1,79 @@
+"""Shared fixtures: a real PostgreSQL database created for this test session.
+
+The server is the embedded one (started if needed) unless DATABASE_URL names another; either
+way the tests get a database of their own, migrated from empty, and drop it at the end.
+DATABASE_URL is pointed at it for the whole session so that the CLI, Dagster and dbt, run
+from the tests, all see the same database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from backoffice.config import get_settings
+
+# Tables whose rows are reference data written by migrations, kept between tests.
+REFERENCE_TABLES = {"app.roles", "app.permissions", "app.role_permissions"}
+
+
+def _admin_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    from backoffice.db.engine import resolve_database_url
+    from backoffice.db.migrate import migrate
+
+    server_url = resolve_database_url()
+    name = f"backoffice_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(_admin_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    migrate(url)
+    try:
+        yield url
+    finally:
+        from backoffice.db.engine import get_engine
+
+        get_engine.cache_clear()
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+        get_settings.cache_clear()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    from backoffice.db.engine import get_engine
+
+    yield get_engine(database_url)
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Engine]:
+    """An engine on a database emptied of everything but reference data before the test."""
+    with engine.begin() as conn:
+        tables = conn.execute(
+            sa.text(
+                """SELECT schemaname || '.' || tablename FROM pg_tables
+                   WHERE schemaname IN ('raw', 'app', 'audit')"""
+            )
+        ).scalars()
+        to_empty = sorted(set(tables) - REFERENCE_TABLES)
+        conn.execute(sa.text(f"TRUNCATE {', '.join(to_empty)} RESTART IDENTITY CASCADE"))
+    yield engine
