@@ -106,6 +106,30 @@ class _progress:
             self._bar.stop()
 
 
+@app.command()
+@reasons_not_tracebacks
+def demo() -> None:
+    """Database, demo data through the pipeline, demo accounts, then the app and the Dagster UI."""
+    from backoffice import demo as demo_steps
+    from backoffice.config import get_settings
+    from backoffice.db import embedded
+
+    settings = get_settings()
+    started_here = False
+    if settings.database_url is None:
+        _, started_here = embedded.ensure_running(settings.embedded_pgdata)
+    try:
+        url = database_ready()
+        typer.echo(f"database: {url.split('@')[-1]}")
+        demo_steps.load_demo_data(settings, typer.echo)
+        demo_steps.create_demo_accounts(typer.echo)
+        demo_steps.serve(url, typer.echo)
+    finally:
+        if started_here:
+            embedded.stop(settings.embedded_pgdata)
+            typer.echo("embedded PostgreSQL stopped")
+
+
 @users_app.command("add")
 @reasons_not_tracebacks
 def users_add(

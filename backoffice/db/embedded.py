@@ -9,6 +9,7 @@ data, with a generated password (scram-sha-256), so a second start reuses everyt
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -43,19 +44,20 @@ def _run_as() -> pwd.struct_passwd | None:
     return pwd.getpwnam("nobody") if os.geteuid() == 0 else None
 
 
-def _run(args: list[str], pgdata: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _demote() -> None:
+    """In the child, before exec: become the server user (PostgreSQL refuses to run as root)."""
     user = _run_as()
+    if user is not None:
+        os.setgid(user.pw_gid)
+        os.setuid(user.pw_uid)
 
-    def demote() -> None:
-        if user is not None:
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
 
+def _run(args: list[str], pgdata: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     proc = subprocess.run(
         [str(BIN / args[0]), *args[1:]],
-        preexec_fn=demote,  # noqa: PLW1509 - only setuid, no threads touched
-        cwd=pgdata.parent,
+        preexec_fn=_demote,
+        cwd="/",
         env=env,
         capture_output=True,
         text=True,
@@ -79,6 +81,37 @@ def _give_to_server_user(path: Path) -> None:
         os.chown(p, user.pw_uid, user.pw_gid)
 
 
+def _reachable_by_server_user(folder: Path) -> bool:
+    if _run_as() is None:
+        return True
+    probe = subprocess.run(
+        ["/bin/sh", "-c", 'cd "$1"', "sh", str(folder)],
+        preexec_fn=_demote,
+        cwd="/",
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+def _place_data_folder(pgdata: Path) -> Path:
+    """Where the cluster really lives: `pgdata` itself, unless the unprivileged server user cannot
+    reach it (a checkout inside a private folder, as root). Then the cluster goes to a folder of
+    its own under /var/lib and `pgdata` becomes a link to it, rather than opening the parents."""
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    if _reachable_by_server_user(pgdata.parent):
+        return pgdata.resolve()
+    digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
+    home = Path("/var/lib/backoffice")
+    home.mkdir(mode=0o755, exist_ok=True)
+    real = home / f"postgres-{digest}"
+    if pgdata.is_symlink():
+        pgdata.unlink()
+    elif pgdata.exists():
+        pgdata.rmdir()  # empty: checked by the caller
+    pgdata.symlink_to(real, target_is_directory=True)
+    return real
+
+
 def _initdb(pgdata: Path) -> None:
     pgdata.mkdir(parents=True, exist_ok=True, mode=0o700)
     password = secrets.token_urlsafe(24)
@@ -88,8 +121,17 @@ def _initdb(pgdata: Path) -> None:
     _give_to_server_user(pwfile)
     try:
         _run(
-            ["initdb", "-D", str(pgdata), "-U", SUPERUSER, "--auth=scram-sha-256",
-             f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8"],
+            [
+                "initdb",
+                "-D",
+                str(pgdata),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
             pgdata,
         )
     finally:
@@ -130,11 +172,12 @@ def ensure_running(pgdata: Path) -> tuple[EmbeddedServer, bool]:
     Returns the server and whether this call started it, so the caller that started it
     can stop it when it is done, and one that found it running leaves it alone.
     """
-    pgdata = pgdata.resolve()
     if not (pgdata / "PG_VERSION").exists():
         if pgdata.exists() and any(pgdata.iterdir()):
             raise EmbeddedServerError(f"{pgdata} exists but is not a PostgreSQL data folder")
+        pgdata = _place_data_folder(pgdata)
         _initdb(pgdata)
+    pgdata = pgdata.resolve()
     server = _read_server(pgdata)
     if is_running(server):
         return server, False
@@ -146,7 +189,6 @@ def ensure_running(pgdata: Path) -> tuple[EmbeddedServer, bool]:
         time.sleep(0.1)
     _ensure_database(server)
     return server, True
-
 
 
 def _ensure_database(server: EmbeddedServer) -> None:

@@ -28,8 +28,7 @@ class PermissionDenied(DomainError):
 class StaleVersion(DomainError):
     def __init__(self, what: str, expected: int, current: int) -> None:
         super().__init__(
-            f"{what} was changed by someone else (your version {expected}, now {current}); "
-            "reload it and try again"
+            f"{what} was changed by someone else (your version {expected}, now {current}); reload it and try again"
         )
 
 

@@ -25,14 +25,28 @@ def test_migrations_up_from_empty(database_url: str) -> None:
             schemas = set(conn.execute(sa.text("SELECT nspname FROM pg_namespace")).scalars())
             tables = set(
                 conn.execute(
-                    sa.text("SELECT schemaname||'.'||tablename FROM pg_tables WHERE schemaname IN ('raw','app','audit')")
+                    sa.text(
+                        "SELECT schemaname||'.'||tablename FROM pg_tables WHERE schemaname IN ('raw','app','audit')"
+                    )
                 ).scalars()
             )
         engine.dispose()
         assert {"raw", "app", "audit"} <= schemas
-        for table in ("app.dossiers", "app.travellers", "app.services", "app.price_lines", "app.payments",
-                      "app.supplier_invoices", "app.supplier_invoice_lines", "app.users", "app.roles",
-                      "app.saved_searches", "audit.events", "raw.rejections", "raw.booking_snapshots"):
+        for table in (
+            "app.dossiers",
+            "app.travellers",
+            "app.services",
+            "app.price_lines",
+            "app.payments",
+            "app.supplier_invoices",
+            "app.supplier_invoice_lines",
+            "app.users",
+            "app.roles",
+            "app.saved_searches",
+            "audit.events",
+            "raw.rejections",
+            "raw.booking_snapshots",
+        ):
             assert table in tables
         migrate(fresh_url)  # a second run is a no-op
     finally:

@@ -20,7 +20,9 @@ def test_login_accepts_the_right_password_and_refuses_a_wrong_one(db: sa.Engine)
     with UnitOfWork(db) as uow, pytest.raises(AuthenticationFailed):
         authenticate(uow, "nobody", "correct horse battery")
     with db.connect() as conn:
-        outcomes = conn.execute(sa.text("SELECT actor, outcome FROM audit.events WHERE action='login' ORDER BY id")).all()
+        outcomes = conn.execute(
+            sa.text("SELECT actor, outcome FROM audit.events WHERE action='login' ORDER BY id")
+        ).all()
     assert [tuple(r) for r in outcomes] == [("alice", "done"), ("alice", "refused"), ("nobody", "refused")]
 
 
@@ -34,8 +36,11 @@ def test_password_is_stored_hashed(db: sa.Engine) -> None:
 
 @pytest.mark.parametrize(
     ("login", "role", "password", "field"),
-    [("Bad Login", "agent", "long enough pw", "login"), ("carol", "boss", "long enough pw", "role"),
-     ("carol", "agent", "short", "password")],
+    [
+        ("Bad Login", "agent", "long enough pw", "login"),
+        ("carol", "boss", "long enough pw", "role"),
+        ("carol", "agent", "short", "password"),
+    ],
 )
 def test_bad_input_names_the_field(db: sa.Engine, login: str, role: str, password: str, field: str) -> None:
     with UnitOfWork(db) as uow, pytest.raises(InvalidInput) as error:
