@@ -38,8 +38,15 @@ def record(
 ) -> None:
     conn.execute(
         _INSERT,
-        {"actor": actor, "action": action, "outcome": outcome, "dossier": dossier_number,
-         "before": _json(before), "after": _json(after), "detail": detail},
+        {
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "dossier": dossier_number,
+            "before": _json(before),
+            "after": _json(after),
+            "detail": detail,
+        },
     )
 
 

@@ -64,8 +64,7 @@ def add_user(
                VALUES (:login, :name, :hash, :role, :locale)
                RETURNING id, login, display_name, role, locale, is_active"""
         ),
-        {"login": login, "name": display_name or login, "hash": _hasher.hash(password), "role": role,
-         "locale": locale},
+        {"login": login, "name": display_name or login, "hash": _hasher.hash(password), "role": role, "locale": locale},
     ).one()
     user = User(**row._mapping)
     audit.record(uow.conn, actor.login if actor else SYSTEM, "add_user", after={"login": login, "role": role})
