@@ -28,10 +28,17 @@ def _admin_url(url: str) -> str:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    from backoffice.db.engine import resolve_database_url
+    from backoffice.db import embedded
+    from backoffice.db.engine import normalise_url
     from backoffice.db.migrate import migrate
 
-    server_url = resolve_database_url()
+    settings = get_settings()
+    started_here = False
+    if settings.database_url:
+        server_url = normalise_url(settings.database_url)
+    else:
+        server, started_here = embedded.ensure_running(settings.embedded_pgdata)
+        server_url = server.url()
     name = f"backoffice_test_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(_admin_url(server_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -55,6 +62,8 @@ def database_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        if started_here:  # leave a server someone else started running
+            embedded.stop(settings.embedded_pgdata)
 
 
 @pytest.fixture(scope="session")
