@@ -1,0 +1,135 @@
+"""Dossier: everything about one dossier, section by section. Opened from Liste or by number."""
+
+import streamlit as st
+from ui import i18n, readers, state, widgets
+
+from backoffice.domain.errors import NotFound
+
+_ = i18n.gettext
+ss = st.session_state
+
+with st.sidebar.form("open_by_number"):
+    typed = st.text_input(_("Open a dossier by number"), key=state.W_OPEN_NUMBER, placeholder="BK-2026-000123")
+    if st.form_submit_button(_("Open")) and typed.strip():
+        ss[state.OPEN_DOSSIER] = typed.strip().upper()
+
+number = ss.get(state.OPEN_DOSSIER)
+if not number:
+    st.title(_("Dossier"))
+    st.info(_("Choose a dossier in the list, or type its number in the sidebar."))
+    st.page_link("app_pages/liste.py", label=_("Back to the list"), icon=":material/arrow_back:")
+    st.stop()
+
+try:
+    view = readers.dossier(number)
+except NotFound:
+    st.title(number)
+    st.error(_("There is no dossier {number}.").format(number=number))
+    st.stop()
+
+s, client, currency = view.summary, view.client, view.summary.currency
+money = i18n.money
+
+st.page_link("app_pages/liste.py", label=_("Back to the list"), icon=":material/arrow_back:")
+st.title(f"{s.dossier_number} · {client.last_name.upper()} {client.first_name}")
+
+st.subheader(_("Summary"))
+a, b, c, d = st.columns(4)
+a.metric(_("Status"), _(s.status))
+b.metric(_("Departure"), i18n.day(s.departure_date))
+c.metric(_("Sale total"), money(s.sale_total, currency))
+d.metric(_("Balance outstanding"), money(view.balance_outstanding, currency))
+st.write(
+    f"**{_('Brand')}**: {s.brand} · **{_('channels')}**: {_(s.channel)} · **{_('Destination')}**: "
+    f"{s.destination} ({s.destination_country}) · **{_('Return')}**: {i18n.day(s.return_date)} · "
+    f"**{_('Booked')}**: {i18n.moment(s.created_at)} · **{_('Updated')}**: {i18n.moment(s.updated_at)}"
+    + (f" · **{_('Agency')}**: {s.agency_code}" if s.agency_code else "")
+)
+
+tabs = st.tabs([_("Devis"), _("Client"), _("Travellers"), _("Services"), _("Payments"), _("Modifications"),
+                _("Documents"), _("Client invoices"), _("Supplier invoices"), _("History")])
+devis, client_tab, travellers, services, payments, modifications, documents, invoices, supplier, history = tabs
+
+with devis:
+    widgets.table(
+        [
+            {
+                _("Service"): line.service_label or "",
+                _("Origin"): _(line.origin),
+                _("Label"): line.label,
+                _("Quantity"): line.quantity,
+                _("Unit sale"): money(line.unit_sale_amount, line.sale_currency),
+                _("Sale total"): money(line.sale_total, line.sale_currency),
+                _("Unit purchase"): money(line.unit_purchase_amount, line.purchase_currency),
+                _("Purchase total"): money(line.purchase_total, line.purchase_currency),
+                _("VAT"): i18n.percent(line.vat_rate),
+                _("Active"): line.is_active,
+                _("Created by"): line.created_by,
+                _("Reason"): line.reason or "",
+            }
+            for line in view.devis.lines
+        ],
+        _("No price lines."),
+    )
+    a, b = st.columns(2)
+    a.metric(_("Sale total (active lines)"), money(view.devis.sale_total, currency))
+    b.metric(_("Purchase total (active lines)"),
+             " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency))
+
+with client_tab:
+    address = client.address or {}
+    st.write(f"**{_('Name')}**: {client.title or ''} {client.first_name} {client.last_name}")
+    st.write(f"**{_('email')}**: {client.email or ''} · **{_('Phone')}**: {client.phone or ''} · "
+             f"**{_('Language')}**: {client.language}")
+    st.write(f"**{_('Address')}**: " + ", ".join(
+        str(address[k]) for k in ("line1", "postal_code", "city", "country") if address.get(k)))
+
+with travellers:
+    widgets.table(
+        [{_("Name"): f"{t.last_name.upper()} {t.first_name}", _("Kind"): _(t.kind),
+          _("Birth date"): i18n.day(t.birth_date)} for t in view.travellers],
+        _("No travellers."),
+    )
+
+with services:
+    widgets.table(
+        [{_("Kind"): _(v.kind), _("Label"): v.label, _("supplier_code"): v.supplier_code,
+          _("supplier_reference"): v.supplier_reference or "", _("From"): i18n.day(v.start_date),
+          _("To"): i18n.day(v.end_date), _("Status"): _(v.status)} for v in view.services],
+        _("No services."),
+    )
+
+with payments:
+    a, b, c = st.columns(3)
+    a.metric(_("Due so far"), money(view.due_to_date, currency))
+    b.metric(_("Paid"), money(view.paid_total, currency))
+    c.metric(_("Balance outstanding"), money(view.balance_outstanding, currency))
+    st.markdown(f"**{_('Payment schedule')}**")
+    widgets.table(
+        [{_("Due date"): i18n.day(p.due_date), _("Amount"): money(p.amount, currency), _("Kind"): _(p.kind),
+          _("Method"): _(p.method)} for p in view.schedule],
+        _("No payment schedule."),
+    )
+    st.markdown(f"**{_('Payments received')}**")
+    widgets.table(
+        [{_("Received"): i18n.moment(p.received_at), _("Amount"): money(p.amount, p.currency),
+          _("Method"): _(p.method), _("Status"): _(p.status), _("Provider"): p.provider or "",
+          _("Reference"): p.provider_reference or "", _("Payer"): p.payer_name or ""} for p in view.payments],
+        _("No payments."),
+    )
+
+with modifications:
+    widgets.table(list(view.modifications), _("No modifications."))
+with documents:
+    widgets.table(list(view.documents), _("No documents."))
+with invoices:
+    widgets.table(list(view.client_invoices), _("No client invoices."))
+with supplier:
+    widgets.table(list(view.supplier_invoices), _("No supplier invoices."))
+
+with history:
+    widgets.table(
+        [{_("When"): i18n.moment(e.occurred_at), _("Who"): e.actor, _("Action"): e.action,
+          _("Outcome"): _(e.outcome), _("Detail"): e.detail or ""} for e in view.history],
+        _("No history."),
+    )

@@ -1,0 +1,18 @@
+"""The router: who is logged in decides which pages exist. Run: streamlit run apps/streamlit/streamlit_app.py"""
+
+import streamlit as st
+from ui import i18n, state, widgets
+
+st.set_page_config(page_title="Back-office", page_icon=":material/luggage:", layout="wide")
+state.init()
+_ = i18n.gettext
+
+if state.actor() is None:
+    pages = [st.Page("app_pages/login.py", title=_("Log in"), icon=":material/login:", url_path="login")]
+else:
+    widgets.account_sidebar()
+    pages = [
+        st.Page("app_pages/liste.py", title=_("Dossiers"), icon=":material/search:", url_path="liste", default=True),
+        st.Page("app_pages/dossier.py", title=_("Dossier"), icon=":material/folder_open:", url_path="dossier"),
+    ]
+st.navigation(pages).run()

@@ -1,0 +1,1 @@
+"""Shared pieces of the Streamlit pages: session state, translations, cached readers, widgets."""

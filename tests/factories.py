@@ -1,0 +1,129 @@
+"""A small data builder: writes app.* rows with SQL, so tests state only what they care about.
+
+`dossier(...)` inserts a dossier with one hotel service and one price line by default; every
+column can be overridden. Amounts are decimal strings, as everywhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+APP_SCRIPT = str(Path(__file__).resolve().parents[1] / "apps" / "streamlit" / "streamlit_app.py")
+PASSWORD = "correct horse battery"
+_numbers = itertools.count(1)
+_travellers = itertools.count(1)
+
+
+def _insert(conn: sa.Connection, table: str, row: dict[str, Any]) -> None:
+    columns = ", ".join(row)
+    values = ", ".join(f"CAST(:{k} AS jsonb)" if isinstance(row[k], dict) else f":{k}" for k in row)
+    params = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()}
+    conn.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES ({values})"), params)
+
+
+def dossier(
+    engine: Engine,
+    *,
+    services: list[dict[str, Any]] | None = None,
+    lines: list[dict[str, Any]] | None = None,
+    travellers: list[dict[str, Any]] | None = None,
+    schedule: list[dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> str:
+    """Insert a dossier (and its children); returns its number."""
+    n = next(_numbers)
+    now = datetime.now(UTC)
+    row: dict[str, Any] = {
+        "dossier_number": f"BK-2026-{n:06d}",
+        "platform_version": 1,
+        "status": "confirmed",
+        "channel": "web",
+        "brand": "Soleil",
+        "currency": "EUR",
+        "departure_date": date.today() + timedelta(days=60),
+        "return_date": date.today() + timedelta(days=67),
+        "destination": "Lisbonne",
+        "destination_country": "PT",
+        "client_id": f"C{n:05d}",
+        "client_title": "M.",
+        "client_first_name": "Paul",
+        "client_last_name": f"Client{n}",
+        "client_email": f"client{n}@example.com",
+        "client_phone": "+33100000000",
+        "client_language": "fr",
+        "client_address": {"line1": "1 rue de la Paix", "postal_code": "75002", "city": "Paris", "country": "FR"},
+        "sale_total": "1000.00",
+        "created_at": now - timedelta(days=30),
+        "updated_at": now - timedelta(days=30),
+    }
+    row.update(overrides)
+    if row["return_date"] < row["departure_date"]:
+        row["return_date"] = row["departure_date"] + timedelta(days=7)
+    number = row["dossier_number"]
+    services = services if services is not None else [{}]
+    with engine.begin() as conn:
+        _insert(conn, "app.dossiers", row)
+        for i, extra in enumerate(services, start=1):
+            _insert(conn, "app.services", {
+                "dossier_number": number, "service_id": f"S{i}", "kind": "hotel", "supplier_code": "HOTEL01",
+                "supplier_reference": f"REF-{n}-{i}", "label": "Hotel Miramar", "start_date": row["departure_date"],
+                "end_date": row["return_date"], "status": "confirmed", **extra,
+            })
+        default_line = {"service_id": "S1", "quantity": 2, "unit_sale_amount": "500.00",
+                        "unit_purchase_amount": "400.00"} if services else {}
+        for i, extra in enumerate(lines if lines is not None else ([default_line] if services else []), start=1):
+            _insert(conn, "app.price_lines", {
+                "dossier_number": number, "line_id": f"L{i}", "origin": "booking", "booking_version": 1,
+                "label": "Double room", "quantity": 1, "unit_sale_amount": "0.00", "sale_currency": row["currency"],
+                "unit_purchase_amount": "0.00", "purchase_currency": "EUR", "vat_rate": "0", "supplier_code": "HOTEL01",
+                **extra,
+            })
+        for t in travellers if travellers is not None else [{}]:
+            _insert(conn, "app.travellers", {
+                "dossier_number": number, "traveller_id": f"T{next(_travellers)}",
+                "first_name": row["client_first_name"], "last_name": row["client_last_name"], "kind": "adult", **t,
+            })
+        for seq, s in enumerate(schedule or [], start=1):
+            _insert(conn, "app.payment_schedule", {
+                "dossier_number": number, "seq": seq, "kind": "deposit", "method": "card_on_file", **s,
+            })
+    return number
+
+
+def payment(engine: Engine, dossier_number: str, amount: str, status: str = "captured", **overrides: Any) -> str:
+    payment_id = overrides.pop("payment_id", f"PAY-{next(_numbers):06d}")
+    with engine.begin() as conn:
+        _insert(conn, "app.payments", {
+            "payment_id": payment_id, "dossier_number": dossier_number, "received_at": datetime.now(UTC),
+            "method": "card", "amount": Decimal(amount), "currency": "EUR", "status": status,
+            "provider": "adyen", "provider_reference": f"PSP{payment_id}", "payer_name": "Payer", **overrides,
+        })
+    return payment_id
+
+
+def user(engine: Engine, login: str, role: str = "agent", password: str = PASSWORD,
+         locale: str = "fr") -> str:
+    """Create an account through the service (so the password is hashed the real way)."""
+    from backoffice.services.unit_of_work import UnitOfWork
+    from backoffice.services.users import add_user
+
+    with UnitOfWork(engine) as uow:
+        add_user(uow, None, login, role, password, display_name=login.title(), locale=locale)
+    return login
+
+
+@functools.cache
+def build_price_lines_mart(database_url: str) -> None:
+    """Build the Devis view (marts.dossier_price_lines) with dbt, once per test database."""
+    from backoffice.dbt_runner import run_dbt
+
+    run_dbt(["run", "--select", "+dossier_price_lines"], database_url=database_url)
