@@ -21,6 +21,8 @@ from backoffice.domain.errors import DomainError
 app = typer.Typer(help="Travel back-office: database, data, pipeline and demo.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+pipeline_app = typer.Typer(help="Run the daily pipeline (Dagster, in this process).", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 
 def _fail(message: str) -> None:
@@ -167,6 +169,37 @@ def users_list() -> None:
         for user in list_users(uow):
             state = "active" if user.is_active else "disabled"
             typer.echo(f"{user.login}\t{user.role}\t{user.locale}\t{state}")
+
+
+@pipeline_app.command("run")
+@reasons_not_tracebacks
+def pipeline_run(
+    day: Annotated[str | None, typer.Option("--date", help="The day to run, YYYY-MM-DD")] = None,
+    first: Annotated[str | None, typer.Option("--from", help="First day of a range, YYYY-MM-DD")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last day of the range (default: --from)")] = None,
+) -> None:
+    """Run day partitions through Dagster in this process: ingest, quality checks, dbt build."""
+    import contextlib
+    import io
+
+    if (day is None) == (first is None):
+        _fail("give either --date or --from (with --to for a range)")
+    if last is not None and first is None:
+        _fail("--to needs --from")
+    start = _parse_date(day, "--date") if day is not None else _parse_date(str(first), "--from")
+    end = _parse_date(last, "--to") if last else start
+    database_ready()
+    # Dagster is imported here, not at the top: it costs seconds every other command would pay.
+    from pipelines.run import PipelineFailed, run_days
+
+    # dagster-dbt echoes every dbt event on stdout; the summary below is what this command prints.
+    try:
+        with _progress("pipeline", (end - start).days + 1) as advance, contextlib.redirect_stdout(io.StringIO()):
+            summary = run_days(start, end, progress=advance)
+    except PipelineFailed as exc:
+        _fail(str(exc))
+    for line in summary.lines():
+        typer.echo(line)
 
 
 if __name__ == "__main__":

@@ -45,9 +45,8 @@ def load_demo_data(settings: Settings, say: Callable[[str], None]) -> None:
     if marker.exists():
         say(f"demo data already loaded ({json.loads(marker.read_text())['days']} days), reusing it")
         return
-    from pipelines.run import run_days
-
     from backoffice.generator import generate
+    from pipelines.run import run_days
 
     last = date.today()
     first = last - timedelta(days=DEMO_DAYS - 1)

@@ -1,0 +1,1 @@
+"""Dagster assets: thin wrappers over backoffice functions and the dbt project."""

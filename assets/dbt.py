@@ -1,0 +1,72 @@
+"""The dbt project as Dagster assets; its tests run as asset checks."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+
+from assets.partitions import daily, one_run_per_day
+from backoffice.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from pipelines.resources import Database, Dbt
+
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def _sources_changed_since(manifest: Path) -> bool:
+    built = manifest.stat().st_mtime
+    inputs = [
+        DBT_PROJECT_DIR / "dbt_project.yml",
+        *DBT_PROJECT_DIR.glob("models/**/*"),
+        *DBT_PROJECT_DIR.glob("macros/**/*"),
+    ]
+    return any(path.stat().st_mtime > built for path in inputs)
+
+
+def ensure_manifest() -> Path:
+    """The asset graph is read from dbt's manifest: (re)parse when a model is newer than it.
+
+    A full parse: partial parsing has kept stale source properties after a sources.yml edit.
+    """
+    if not MANIFEST.exists() or _sources_changed_since(MANIFEST):
+        proc = subprocess.run(
+            [
+                str(DBT_EXECUTABLE),
+                "--no-use-colors",
+                "parse",
+                "--no-partial-parse",
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                str(MANIFEST.parent),
+            ],
+            cwd=DBT_PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"dbt parse failed: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return MANIFEST
+
+
+class Translator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Any) -> str | None:
+        return "dbt"
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    partitions_def=daily,
+    backfill_policy=one_run_per_day,
+    dagster_dbt_translator=Translator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: Dbt, database: Database) -> Iterator[Any]:
+    """dbt build of the staging and marts views, with their tests as asset checks."""
+    with dbt.connected_to(database.resolved_url()):
+        yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,91 @@
+"""Run dbt on the project's dbt_project/ against a database URL, outside Dagster.
+
+dbt runs as a subprocess of the venv's own `dbt`: it keeps dbt's global state (flags, logging,
+adapter cache) out of the caller's process, and the profile reads its connection from
+environment variables mapped from the URL (see dbt_project/profiles.yml).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+FAILED = {"error", "fail", "runtime error"}
+TIMESTAMP = re.compile(r"^\d\d:\d\d:\d\d\s+")
+
+
+class DbtFailed(RuntimeError):
+    """dbt exited with an error; the message names the failing nodes and dbt's reason."""
+
+
+def dbt_env(database_url: str) -> dict[str, str]:
+    """The environment variables profiles.yml reads, for `database_url`."""
+    url = make_url(database_url)
+    return {
+        "BACKOFFICE_DBT_HOST": url.host or "127.0.0.1",
+        "BACKOFFICE_DBT_PORT": str(url.port or 5432),
+        "BACKOFFICE_DBT_USER": url.username or "postgres",
+        "BACKOFFICE_DBT_PASSWORD": url.password or "",
+        "BACKOFFICE_DBT_DBNAME": url.database or "postgres",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def run_dbt(args: list[str], database_url: str | None = None) -> None:
+    """Run `dbt <args>` on the project against `database_url` (default: the configured database).
+
+    Raises DbtFailed naming the failing nodes when dbt does not succeed.
+    """
+    if database_url is None:
+        from backoffice.db.engine import resolve_database_url
+
+        database_url = resolve_database_url()
+    target = DBT_PROJECT_DIR / "target"
+    results = target / "run_results.json"
+    results.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [
+            str(DBT_EXECUTABLE),
+            "--no-use-colors",
+            "--log-path",
+            str(target / "logs"),
+            *args,
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target),
+        ],
+        env={**os.environ, **dbt_env(database_url)},
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise DbtFailed(f"dbt {' '.join(args)} failed: {_failure(results, proc.stdout + proc.stderr)}")
+
+
+def _failure(results: Path, output: str) -> str:
+    if results.exists():
+        failed = [
+            f"{r['unique_id']}: {(r.get('message') or r['status']).strip()}"
+            for r in json.loads(results.read_text())["results"]
+            if r["status"] in FAILED
+        ]
+        if failed:
+            return "; ".join(failed)
+    # Without run results dbt stopped before running any node (profile, parse, connection):
+    # its reason follows "Encountered an error".
+    lines = [TIMESTAMP.sub("", line).strip() for line in output.splitlines()]
+    lines = [line for line in lines if line]
+    marker = next((i for i, line in enumerate(lines) if line.startswith("Encountered an error")), None)
+    return " ".join(lines[marker + 1 :] if marker is not None else lines[-5:]) or "no output"

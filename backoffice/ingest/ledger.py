@@ -1,0 +1,48 @@
+"""raw.landing_files and raw.rejections: what was read, and what could not load.
+
+A file already recorded with the same path and sha256 is skipped whole: its records are
+in the database already, so re-running a day costs a directory listing and a checksum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import psycopg
+
+from backoffice.ingest.files import LandingFile
+
+Rejection = tuple[str, int | None, str | None, str]  # file, line, record_key, reason
+
+
+def lock_source(cur: psycopg.Cursor, source: str) -> None:
+    """Serialise loads of one source: two runs of the same day must not interleave."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"backoffice.ingest.{source}",))
+
+
+def already_loaded(cur: psycopg.Cursor, source: str, files: list[LandingFile]) -> dict[str, int]:
+    """Files loaded before with the same content, and how many records they loaded then."""
+    cur.execute(
+        "SELECT path, rows_loaded FROM raw.landing_files WHERE source = %s AND (path, sha256) IN "
+        "(SELECT * FROM unnest(%s::text[], %s::text[]))",
+        (source, [f.name for f in files], [f.sha256 for f in files]),
+    )
+    return dict(cur.fetchall())
+
+
+def record_files(cur: psycopg.Cursor, source: str, day: date, files: Iterable[tuple[LandingFile, int, int]]) -> None:
+    """One row per file read: (file, rows loaded, rows rejected)."""
+    rows = [(source, f.name, f.sha256, day, f.size, loaded, rejected) for f, loaded, rejected in files]
+    cur.executemany(
+        "INSERT INTO raw.landing_files (source, path, sha256, partition_date, bytes, rows_loaded, rows_rejected)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        rows,
+    )
+
+
+def copy_rejections(cur: psycopg.Cursor, rejections: Iterable[Rejection]) -> None:
+    """Into the transaction's `stage_rejection` table."""
+    with cur.copy("COPY stage_rejection (file, line, record_key, reason) FROM STDIN") as copy:
+        for row in rejections:
+            copy.write_row(row)

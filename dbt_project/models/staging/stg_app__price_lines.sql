@@ -1,0 +1,22 @@
+select
+    id as price_line_id,
+    dossier_number,
+    service_id,
+    line_id,
+    origin,
+    booking_version,
+    label,
+    quantity,
+    unit_sale_amount,
+    sale_currency,
+    sale_total,
+    unit_purchase_amount,
+    purchase_currency,
+    purchase_total,
+    vat_rate,
+    supplier_code,
+    reverses_id,
+    reason,
+    created_at,
+    created_by
+from {{ source('app', 'price_lines') }}

@@ -1,0 +1,1 @@
+"""The Dagster code location (workspace.yaml loads pipelines.definitions)."""
