@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.ingest_metadata import materialized
 from assets.partitions import daily, one_run_per_day
+from assets.quality import check_results, check_specs
 from backoffice.ingest import load_bookings_day
 from pipelines.resources import Database, LandingZone
 
@@ -21,17 +22,27 @@ SPECS = [
 ]
 
 
+CHECKED = ["raw", "booking_snapshots"]
+
+
 @dg.multi_asset(
-    specs=SPECS, name="ingest_bookings", partitions_def=daily, group_name="ingest", backfill_policy=one_run_per_day
+    specs=SPECS,
+    check_specs=check_specs(CHECKED, "bookings"),
+    name="ingest_bookings",
+    partitions_def=daily,
+    group_name="ingest",
+    backfill_policy=one_run_per_day,
 )
 def ingest_bookings(
     context: dg.AssetExecutionContext, database: Database, landing: LandingZone
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Booking snapshots of the day (landing/bookings/<day>/*.jsonl): the highest version of each
     dossier becomes its state, its price lines are added; bad lines and older versions go to
     raw.rejections."""
-    result = load_bookings_day(date.fromisoformat(context.partition_key), landing.root(), database.engine())
+    day = date.fromisoformat(context.partition_key)
+    result = load_bookings_day(day, landing.root(), database.engine())
     if result.files == 0:
         context.log.warning(f"no {result.source} file for {context.partition_key} under {landing.root()}")
     context.log.info(result.summary())
     yield from materialized(SPECS, result)
+    yield from check_results(context, database.engine(), CHECKED, "bookings", result.source, day)
