@@ -11,7 +11,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: setup lock run test lint chromium clean
+.PHONY: setup lock run test lint bench chromium clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ run: setup
 test: setup chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
+SCALE ?= full
+bench: setup
+	$(BIN)/python -m bench --scale $(SCALE)
 
 lint: setup
 	$(BIN)/ruff check .
