@@ -6,7 +6,7 @@ from datetime import date
 import dagster as dg
 
 from assets.ingest_metadata import materialized
-from assets.partitions import daily, one_run_per_day
+from assets.partitions import daily, one_run_per_day, retried_if_transient
 from assets.quality import check_results, check_specs
 from backoffice.ingest import load_bookings_day
 from pipelines.resources import Database, LandingZone
@@ -40,7 +40,8 @@ def ingest_bookings(
     dossier becomes its state, its price lines are added; bad lines and older versions go to
     raw.rejections."""
     day = date.fromisoformat(context.partition_key)
-    result = load_bookings_day(day, landing.root(), database.engine())
+    with retried_if_transient():
+        result = load_bookings_day(day, landing.root(), database.engine())
     if result.files == 0:
         context.log.warning(f"no {result.source} file for {context.partition_key} under {landing.root()}")
     context.log.info(result.summary())
