@@ -13,7 +13,7 @@ from datetime import date
 import dagster as dg
 from sqlalchemy.engine import Engine
 
-from checks.partition import FAIL_RATE, WARN_RATE, rejection_rate, run_suite
+from checks.partition import FAIL_MIN_REJECTED, FAIL_RATE, WARN_RATE, rejection_rate, run_suite
 
 
 def check_specs(asset_key: list[str], suite: str) -> list[dg.AssetCheckSpec]:
@@ -28,7 +28,10 @@ def check_specs(asset_key: list[str], suite: str) -> list[dg.AssetCheckSpec]:
             "rejection_rate",
             asset=asset_key,
             blocking=True,
-            description=f"Rejected records of the day: warns above {WARN_RATE:.0%}, fails above {FAIL_RATE:.0%}.",
+            description=(
+                f"Rejected records of the day: warns above {WARN_RATE:.0%}, fails above {FAIL_RATE:.0%}"
+                f" once {FAIL_MIN_REJECTED} are rejected."
+            ),
         ),
     ]
 

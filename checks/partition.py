@@ -12,9 +12,12 @@ from sqlalchemy.engine import Engine
 from checks.quality import Outcome, validate
 from checks.suites import SUITES
 
-# Past WARN_RATE of a day's records rejected, the check warns; past FAIL_RATE it fails the run.
+# Past WARN_RATE of a day's records rejected, the check warns; past FAIL_RATE it fails the run,
+# once at least FAIL_MIN_REJECTED records are rejected: on a quiet day two bad lines out of
+# thirty are worth a look, not a stopped pipeline.
 WARN_RATE = 0.01
 FAIL_RATE = 0.05
+FAIL_MIN_REJECTED = 10
 
 
 def run_suite(engine: Engine, suite_name: str, day: date) -> Outcome:
@@ -47,5 +50,8 @@ def rejection_rate(engine: Engine, source: str, day: date) -> RejectionRate:
             {"source": source, "day": day},
         ).one()
     rate = RejectionRate(int(loaded), int(rejected), "ok")
-    severity = "fail" if rate.rate > FAIL_RATE else "warn" if rate.rate > WARN_RATE else "ok"
+    if rate.rate > FAIL_RATE and rate.rejected >= FAIL_MIN_REJECTED:
+        severity = "fail"
+    else:
+        severity = "warn" if rate.rate > WARN_RATE else "ok"
     return RejectionRate(rate.loaded, rate.rejected, severity)

@@ -62,6 +62,8 @@ def test_rejection_rate_warns_then_fails(db: Engine) -> None:
     assert rejection_rate(db, "payments", DAY).severity == "warn"
     _landed(db, 900, 100)
     assert rejection_rate(db, "payments", DAY).severity == "fail"
+    _landed(db, 20, 3)  # 13% of a quiet day: a warning, not a stopped pipeline
+    assert rejection_rate(db, "payments", DAY).severity == "warn"
     assert rejection_rate(db, "payments", date(2026, 1, 1)).severity == "ok"  # nothing landed
 
 
