@@ -6,14 +6,18 @@ import dagster as dg
 
 from assets.dbt import dbt_models
 from assets.ingest_bookings import ingest_bookings
+from assets.ingest_payments import ingest_payments
+from assets.ingest_supplier_invoices import ingest_supplier_invoices
 from assets.ingest_suppliers import ingest_suppliers
 from pipelines.jobs import daily_pipeline, ingest_only
 from pipelines.resources import Database, LandingZone, dbt_resource
 from pipelines.schedules import daily_pipeline_schedule
+from pipelines.sensors import late_landing_files
 
 defs = dg.Definitions(
-    assets=[ingest_suppliers, ingest_bookings, dbt_models],
+    assets=[ingest_suppliers, ingest_bookings, ingest_payments, ingest_supplier_invoices, dbt_models],
     jobs=[daily_pipeline, ingest_only],
     schedules=[daily_pipeline_schedule],
+    sensors=[late_landing_files],
     resources={"database": Database(), "landing": LandingZone(), "dbt": dbt_resource()},
 )

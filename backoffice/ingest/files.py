@@ -27,7 +27,11 @@ class LandingFile:
 
 
 def read_landing_file(path: Path, root: Path) -> LandingFile:
-    data = path.read_bytes()
+    return landing_file(path, root, path.read_bytes())
+
+
+def landing_file(path: Path, root: Path, data: bytes) -> LandingFile:
+    """From bytes already read: formats parsed from bytes (XML, PDF) checksum what they parse."""
     name = path.relative_to(root).as_posix()
     sha = hashlib.sha256(data).hexdigest()
     text, reason = _decode(data)
