@@ -93,15 +93,17 @@ class _progress:
         self.label, self.total = label, total
         self._bar: Any = None
 
-    def __enter__(self) -> Callable[[int, int], None]:
+    def __enter__(self) -> Callable[..., None]:
         if sys.stderr.isatty():
             from rich.progress import Progress
 
             self._bar = Progress(transient=True)
             self._bar.start()
             task = self._bar.add_task(self.label, total=self.total)
-            return lambda done, total: self._bar.update(task, completed=done, total=total)
-        return lambda done, total: typer.echo(f"{self.label}: {done}/{total}", err=True)
+            return lambda done, total, note="": self._bar.update(
+                task, completed=done, total=total, description=f"{self.label} {note}".strip()
+            )
+        return lambda done, total, note="": typer.echo(f"{self.label}: {done}/{total} {note}".rstrip(), err=True)
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:

@@ -53,8 +53,13 @@ def load_demo_data(settings: Settings, say: Callable[[str], None]) -> None:
     say(f"generating {DEMO_DAYS} days of demo data into {settings.landing_dir}")
     generate(settings.landing_dir, first, DEMO_DAYS, DEMO_DOSSIERS_PER_DAY, DEMO_SEED)
     say("running them through the pipeline (ingest, checks, dbt)")
-    summary = run_days(first, last)
-    say(str(summary))
+    def every_tenth_day(done: int, total: int, note: str) -> None:
+        if done % 10 == 0 or done == total:
+            say(f"  {done}/{total} days, {note}")
+
+    summary = run_days(first, last, progress=every_tenth_day)
+    for line in summary.lines():
+        say(line)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"first": first.isoformat(), "last": last.isoformat(), "days": DEMO_DAYS}))
 

@@ -33,6 +33,12 @@ class SourceTotals:
     unchanged: int = 0
     rejected: int = 0
     files: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rows_per_second(self) -> float:
+        rows = self.loaded + self.unchanged + self.rejected
+        return rows / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -51,7 +57,8 @@ class PipelineSummary:
         span = self.first.isoformat() if self.first == self.last else f"{self.first} to {self.last}"
         out = [f"pipeline {span}: {len(self.run_ids)} run(s) in {self.duration_s:.1f} s"]
         out += [
-            f"  {source}: {t.loaded} loaded, {t.unchanged} skipped, {t.rejected} rejected ({t.files} files read)"
+            f"  {source}: {t.loaded} loaded, {t.unchanged} skipped, {t.rejected} rejected"
+            f" ({t.files} files read, {t.rows_per_second:,.0f} rows/s)"
             for source, t in self.sources.items()
         ]
         out.append(
@@ -65,14 +72,14 @@ def run_days(
     first: date,
     last: date,
     instance: dg.DagsterInstance | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> PipelineSummary:
     """Materialise every day from `first` to `last` (inclusive), one run per day, in order;
     the ingest assets every day, dbt with the last day's run.
 
     `instance` defaults to the persistent one (pipelines.instance), so runs show in the Dagster UI.
     Raises PipelineFailed at the first day that fails; earlier days stay done. `progress` is
-    called with (days done, days in all) after each day.
+    called with (days done, days in all, what the day loaded and how fast) after each day.
     """
     if last < first:
         raise PipelineFailed(f"the last day {last} is before the first day {first}")
@@ -88,15 +95,19 @@ def run_days(
     for done, day in enumerate((first + timedelta(days=n) for n in range(total)), start=1):
         # The marts are views: one dbt build after the last day covers every day of the range.
         job = jobs[daily_pipeline.name if day == last else ingest_only.name]
+        day_started = time.perf_counter()
         result = job.execute_in_process(
             partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
         )
         summary.run_ids.append(result.run_id)
         if not result.success:
             raise PipelineFailed(f"{day}: {_failure(result)}")
+        loaded_before = sum(t.loaded + t.unchanged + t.rejected for t in summary.sources.values())
         _add(summary, result)
         if progress is not None:
-            progress(done, total)
+            rows = sum(t.loaded + t.unchanged + t.rejected for t in summary.sources.values()) - loaded_before
+            elapsed = time.perf_counter() - day_started
+            progress(done, total, f"{day}: {rows:,} records in {elapsed:.1f} s ({rows / elapsed:,.0f}/s)")
     summary.duration_s = round(time.perf_counter() - started, 1)
     return summary
 
@@ -112,6 +123,7 @@ def _add(summary: PipelineSummary, result: dg.ExecuteInProcessResult) -> None:
             totals.unchanged += int(meta["rows_unchanged"].value)  # type: ignore[arg-type]
             totals.rejected += int(meta["rows_rejected"].value)  # type: ignore[arg-type]
             totals.files += int(meta["files"].value)  # type: ignore[arg-type]
+            totals.seconds += float(meta["duration_s"].value)  # type: ignore[arg-type]
         elif materialization.asset_key.path[0] not in ("raw", "app"):
             summary.models_built += 1
     for event in result.get_asset_check_evaluations():
