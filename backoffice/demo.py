@@ -7,6 +7,8 @@ Streamlit app and the Dagster UI served until Ctrl-C, which stops everything thi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import secrets
@@ -55,9 +57,11 @@ def load_demo_data(settings: Settings, say: Callable[[str], None]) -> None:
     say("running them through the pipeline (ingest, checks, dbt)")
     def every_tenth_day(done: int, total: int, note: str) -> None:
         if done % 10 == 0 or done == total:
-            say(f"  {done}/{total} days, {note}")
+            print(f"  {done}/{total} days, {note}", file=sys.stderr)  # stdout is muted below
 
-    summary = run_days(first, last, progress=every_tenth_day)
+    # dagster-dbt echoes every dbt event on stdout; the progress lines are what the demo prints.
+    with contextlib.redirect_stdout(io.StringIO()):
+        summary = run_days(first, last, progress=every_tenth_day)
     for line in summary.lines():
         say(line)
     marker.parent.mkdir(parents=True, exist_ok=True)
