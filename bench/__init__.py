@@ -1,0 +1,1 @@
+"""Benchmarks and measurements run by `make bench`, not part of `make test`."""

@@ -1,0 +1,89 @@
+{#- What each client owes and has paid, per dossier, in the dossier currency. -#}
+with dossiers as (
+    select dossier_number, currency from {{ ref('int_client__accounts') }}
+),
+
+devis as (
+    select dossier_number, sum(sale_total) as sale_total
+    from {{ ref('dossier_price_lines') }}
+    where is_active
+    group by dossier_number
+),
+
+rates as (
+    select * from {{ ref('int_margin__exchange_rates') }}
+),
+
+-- Failed attempts move no money (landing contract); refunds and chargebacks are negative.
+payments as (
+    select
+        p.dossier_number,
+        case
+            when p.currency = d.currency then p.amount
+            else round(p.amount * pr.rate_to_eur / dr.rate_to_eur, 2)
+        end as amount
+    from {{ ref('stg_app__payments') }} as p
+    inner join dossiers as d on d.dossier_number = p.dossier_number
+    -- The rate of the day received, that day taken in Paris as in the bank journal.
+    left join rates as pr
+        on pr.currency = p.currency
+        and cast(p.received_at at time zone '{{ var("accounting_timezone") }}' as date) >= pr.valid_from
+        and cast(p.received_at at time zone '{{ var("accounting_timezone") }}' as date) < pr.valid_to
+    left join rates as dr
+        on dr.currency = d.currency
+        and cast(p.received_at at time zone '{{ var("accounting_timezone") }}' as date) >= dr.valid_from
+        and cast(p.received_at at time zone '{{ var("accounting_timezone") }}' as date) < dr.valid_to
+    where p.moves_money
+),
+
+paid as (
+    select
+        dossier_number,
+        sum(amount) as net_paid,
+        sum(case when amount < 0 then -amount else 0 end) as refunded
+    from payments
+    group by dossier_number
+),
+
+-- The schedule is covered in due order: an item is paid once the payments reach its cumulative
+-- amount; the first item beyond what was paid is the next one, for its uncovered part.
+schedule as (
+    select
+        s.dossier_number,
+        s.due_date,
+        s.schedule_seq,
+        sum(s.amount) over (
+            partition by s.dossier_number
+            order by s.due_date, s.schedule_seq
+            rows between unbounded preceding and current row
+        ) as cumulative_due
+    from {{ ref('stg_app__payment_schedule') }} as s
+),
+
+next_item as (
+    select
+        s.dossier_number,
+        s.due_date,
+        s.cumulative_due - coalesce(p.net_paid, 0) as amount,
+        row_number() over (partition by s.dossier_number order by s.due_date, s.schedule_seq) as rank_uncovered
+    from schedule as s
+    left join paid as p on p.dossier_number = s.dossier_number
+    where s.cumulative_due > coalesce(p.net_paid, 0)
+)
+
+select
+    d.dossier_number,
+    d.currency,
+    cast(coalesce(v.sale_total, 0) as numeric(14, 2)) as sale_total,
+    -- Until client invoices exist (a later issue adds app.client_invoices), what the client owes
+    -- is the sale total of the Devis' active lines.
+    cast(coalesce(v.sale_total, 0) as numeric(14, 2)) as client_invoiced_amount,
+    cast(coalesce(p.net_paid, 0) as numeric(14, 2)) as client_paid_amount,
+    cast(coalesce(p.refunded, 0) as numeric(14, 2)) as client_refunded_amount,
+    cast(coalesce(v.sale_total, 0) - coalesce(p.net_paid, 0) as numeric(14, 2)) as client_balance_due,
+    n.due_date as next_payment_due_date,
+    cast(n.amount as numeric(14, 2)) as next_payment_amount
+from dossiers as d
+left join devis as v on v.dossier_number = d.dossier_number
+left join paid as p on p.dossier_number = d.dossier_number
+left join next_item as n on n.dossier_number = d.dossier_number and n.rank_uncovered = 1
