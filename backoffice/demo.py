@@ -55,6 +55,7 @@ def load_demo_data(settings: Settings, say: Callable[[str], None]) -> None:
     say(f"generating {DEMO_DAYS} days of demo data into {settings.landing_dir}")
     generate(settings.landing_dir, first, DEMO_DAYS, DEMO_DOSSIERS_PER_DAY, DEMO_SEED)
     say("running them through the pipeline (ingest, checks, dbt)")
+
     def every_tenth_day(done: int, total: int, note: str) -> None:
         if done % 10 == 0 or done == total:
             print(f"  {done}/{total} days, {note}", file=sys.stderr)  # stdout is muted below

@@ -75,12 +75,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def db(engine: Engine) -> Iterator[Engine]:
-    """An engine on a database emptied of everything but reference data before the test."""
+    """An engine on a database emptied of everything but reference data before the test.
+
+    dbt's tables (incremental entries, matching candidates) are emptied too: they derive from
+    the rows emptied here, and left behind they would describe another test's data."""
     with engine.begin() as conn:
         tables = conn.execute(
             sa.text(
                 """SELECT schemaname || '.' || tablename FROM pg_tables
-                   WHERE schemaname IN ('raw', 'app', 'audit')"""
+                   WHERE schemaname IN ('raw', 'app', 'audit', 'intermediate', 'marts')"""
             )
         ).scalars()
         to_empty = sorted(set(tables) - REFERENCE_TABLES)

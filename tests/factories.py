@@ -73,45 +73,99 @@ def dossier(
     with engine.begin() as conn:
         _insert(conn, "app.dossiers", row)
         for i, extra in enumerate(services, start=1):
-            _insert(conn, "app.services", {
-                "dossier_number": number, "service_id": f"S{i}", "kind": "hotel", "supplier_code": "HOTEL01",
-                "supplier_reference": f"REF-{n}-{i}", "label": "Hotel Miramar", "start_date": row["departure_date"],
-                "end_date": row["return_date"], "status": "confirmed", **extra,
-            })
-        default_line = {"service_id": "S1", "quantity": 2, "unit_sale_amount": "500.00",
-                        "unit_purchase_amount": "400.00"} if services else {}
+            _insert(
+                conn,
+                "app.services",
+                {
+                    "dossier_number": number,
+                    "service_id": f"S{i}",
+                    "kind": "hotel",
+                    "supplier_code": "HOTEL01",
+                    "supplier_reference": f"REF-{n}-{i}",
+                    "label": "Hotel Miramar",
+                    "start_date": row["departure_date"],
+                    "end_date": row["return_date"],
+                    "status": "confirmed",
+                    **extra,
+                },
+            )
+        default_line = (
+            {"service_id": "S1", "quantity": 2, "unit_sale_amount": "500.00", "unit_purchase_amount": "400.00"}
+            if services
+            else {}
+        )
         for i, extra in enumerate(lines if lines is not None else ([default_line] if services else []), start=1):
-            _insert(conn, "app.price_lines", {
-                "dossier_number": number, "line_id": f"L{i}", "origin": "booking", "booking_version": 1,
-                "label": "Double room", "quantity": 1, "unit_sale_amount": "0.00", "sale_currency": row["currency"],
-                "unit_purchase_amount": "0.00", "purchase_currency": "EUR", "vat_rate": "0", "supplier_code": "HOTEL01",
-                **extra,
-            })
+            _insert(
+                conn,
+                "app.price_lines",
+                {
+                    "dossier_number": number,
+                    "line_id": f"L{i}",
+                    "origin": "booking",
+                    "booking_version": 1,
+                    "label": "Double room",
+                    "quantity": 1,
+                    "unit_sale_amount": "0.00",
+                    "sale_currency": row["currency"],
+                    "unit_purchase_amount": "0.00",
+                    "purchase_currency": "EUR",
+                    "vat_rate": "0",
+                    "supplier_code": "HOTEL01",
+                    **extra,
+                },
+            )
         for t in travellers if travellers is not None else [{}]:
-            _insert(conn, "app.travellers", {
-                "dossier_number": number, "traveller_id": f"T{next(_travellers)}",
-                "first_name": row["client_first_name"], "last_name": row["client_last_name"], "kind": "adult", **t,
-            })
+            _insert(
+                conn,
+                "app.travellers",
+                {
+                    "dossier_number": number,
+                    "traveller_id": f"T{next(_travellers)}",
+                    "first_name": row["client_first_name"],
+                    "last_name": row["client_last_name"],
+                    "kind": "adult",
+                    **t,
+                },
+            )
         for seq, s in enumerate(schedule or [], start=1):
-            _insert(conn, "app.payment_schedule", {
-                "dossier_number": number, "seq": seq, "kind": "deposit", "method": "card_on_file", **s,
-            })
+            _insert(
+                conn,
+                "app.payment_schedule",
+                {
+                    "dossier_number": number,
+                    "seq": seq,
+                    "kind": "deposit",
+                    "method": "card_on_file",
+                    **s,
+                },
+            )
     return number
 
 
 def payment(engine: Engine, dossier_number: str, amount: str, status: str = "captured", **overrides: Any) -> str:
     payment_id = overrides.pop("payment_id", f"PAY-{next(_numbers):06d}")
     with engine.begin() as conn:
-        _insert(conn, "app.payments", {
-            "payment_id": payment_id, "dossier_number": dossier_number, "received_at": datetime.now(UTC),
-            "method": "card", "amount": Decimal(amount), "currency": "EUR", "status": status,
-            "provider": "adyen", "provider_reference": f"PSP{payment_id}", "payer_name": "Payer", **overrides,
-        })
+        _insert(
+            conn,
+            "app.payments",
+            {
+                "payment_id": payment_id,
+                "dossier_number": dossier_number,
+                "received_at": datetime.now(UTC),
+                "method": "card",
+                "amount": Decimal(amount),
+                "currency": "EUR",
+                "status": status,
+                "provider": "adyen",
+                "provider_reference": f"PSP{payment_id}",
+                "payer_name": "Payer",
+                **overrides,
+            },
+        )
     return payment_id
 
 
-def user(engine: Engine, login: str, role: str = "agent", password: str = PASSWORD,
-         locale: str = "fr") -> str:
+def user(engine: Engine, login: str, role: str = "agent", password: str = PASSWORD, locale: str = "fr") -> str:
     """Create an account through the service (so the password is hashed the real way)."""
     from backoffice.services.unit_of_work import UnitOfWork
     from backoffice.services.users import add_user

@@ -79,6 +79,37 @@ WHERE state = 'new'
 ORDER BY dossier_number, version, updated_at;
 """
 
+# The dossier's sale total, computed before the upsert so the row is written once: updating it
+# afterwards rewrote every dossier row and all its indexes (five of them GIN) a second time.
+# It sums the price lines the version has once INSERT_PRICE_LINES has run (those stored for it
+# already, which are immutable, plus the snapshot's lines not stored yet), cancelled services out.
+STAGE_TOTALS = """
+CREATE TEMP TABLE stage_total ON COMMIT DROP AS
+WITH lines AS (
+    SELECT p.dossier_number, p.service_id, p.sale_total
+    FROM stage_winner w
+    JOIN app.price_lines p
+      ON p.dossier_number = w.dossier_number AND p.origin = 'booking' AND p.booking_version = w.version
+    UNION ALL
+    SELECT w.dossier_number, l.service_id, (l.quantity * l.unit_sale_amount)::numeric(14,2)
+    FROM stage_winner w,
+         jsonb_to_recordset(w.doc -> 'lines') AS l(service_id text, line_id text, quantity integer,
+                                                  unit_sale_amount numeric(14,2))
+    WHERE NOT EXISTS (SELECT 1 FROM app.price_lines p
+                      WHERE p.dossier_number = w.dossier_number AND p.origin = 'booking'
+                        AND p.booking_version = w.version AND p.line_id = l.line_id)
+), cancelled AS (
+    SELECT w.dossier_number, e ->> 'service_id' AS service_id
+    FROM stage_winner w, jsonb_array_elements(w.doc -> 'services') e
+    WHERE e ->> 'status' = 'cancelled'
+)
+SELECT w.dossier_number, coalesce(sum(x.sale_total) FILTER (WHERE c.service_id IS NULL), 0) AS sale_total
+FROM stage_winner w
+LEFT JOIN lines x USING (dossier_number)
+LEFT JOIN cancelled c ON c.dossier_number = x.dossier_number AND c.service_id = x.service_id
+GROUP BY w.dossier_number;
+"""
+
 # The platform owns a dossier's state: a newer snapshot replaces it, and bumps the row's
 # `version` so an agent's form opened on the old state is refused as stale.
 UPSERT_DOSSIERS = """
@@ -86,12 +117,14 @@ INSERT INTO app.dossiers (
     dossier_number, platform_version, status, channel, brand, agency_code, currency,
     departure_date, return_date, destination, destination_country, client_id, client_title,
     client_first_name, client_last_name, client_email, client_phone, client_language,
-    client_address, created_at, updated_at)
+    client_address, created_at, updated_at, sale_total)
 SELECT w.dossier_number, w.version, d.status, d.channel, d.brand, d.agency_code, d.currency,
        d.departure_date, d.return_date, d.destination, d.destination_country, d.client_id, d.client_title,
        d.client_first_name, d.client_last_name, d.client_email, d.client_phone, d.client_language,
-       d.client_address, d.created_at, w.updated_at
-FROM stage_winner w, jsonb_populate_record(NULL::app.dossiers, w.doc) d
+       d.client_address, d.created_at, w.updated_at, t.sale_total
+FROM stage_winner w
+JOIN stage_total t USING (dossier_number),
+     jsonb_populate_record(NULL::app.dossiers, w.doc) d
 ORDER BY w.dossier_number
 ON CONFLICT (dossier_number) DO UPDATE SET
     platform_version = EXCLUDED.platform_version,
@@ -114,7 +147,8 @@ ON CONFLICT (dossier_number) DO UPDATE SET
     client_language = EXCLUDED.client_language,
     client_address = EXCLUDED.client_address,
     created_at = EXCLUDED.created_at,
-    updated_at = EXCLUDED.updated_at;
+    updated_at = EXCLUDED.updated_at,
+    sale_total = EXCLUDED.sale_total;
 """
 
 MERGE_TRAVELLERS = """
@@ -182,19 +216,6 @@ ORDER BY w.dossier_number, l.line_id
 ON CONFLICT (dossier_number, booking_version, line_id) WHERE origin = 'booking' DO NOTHING;
 """
 
-SALE_TOTALS = """
-UPDATE app.dossiers d
-SET sale_total = coalesce((
-    SELECT sum(p.sale_total)
-    FROM app.price_lines p
-    LEFT JOIN app.services s ON s.dossier_number = p.dossier_number AND s.service_id = p.service_id
-    WHERE p.dossier_number = w.dossier_number
-      AND p.origin = 'booking' AND p.booking_version = w.version
-      AND s.status IS DISTINCT FROM 'cancelled'), 0)
-FROM stage_winner w
-WHERE d.dossier_number = w.dossier_number;
-"""
-
 INSERT_REJECTIONS = """
 INSERT INTO raw.rejections (source, file, line, record_key, reason)
 SELECT %(source)s, file, line, record_key, reason
@@ -217,10 +238,10 @@ MERGE = (
     CLASSIFY,
     REJECT_STALE,
     INSERT_SNAPSHOTS,
+    STAGE_TOTALS,
     UPSERT_DOSSIERS,
     MERGE_TRAVELLERS,
     MERGE_SERVICES,
     MERGE_SCHEDULE,
     INSERT_PRICE_LINES,
-    SALE_TOTALS,
 )

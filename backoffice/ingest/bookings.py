@@ -9,11 +9,11 @@ with its line number, while the rest of the file loads.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 from pathlib import Path
 
+import orjson
 import psycopg
 from sqlalchemy.engine import Engine
 
@@ -93,7 +93,15 @@ def _stage(cur: psycopg.Cursor, files: list[LandingFile]) -> dict[str, int]:
                     breaches.append((f.name, number, breach.record_key, reason))
                     continue
                 copy.write_row(
-                    (snap.dossier_number, snap.version, snap.updated_at, line, json.dumps(snap.doc), f.name, number)
+                    (
+                        snap.dossier_number,
+                        snap.version,
+                        snap.updated_at,
+                        line,
+                        orjson.dumps(snap.doc).decode(),
+                        f.name,
+                        number,
+                    )
                 )
     ledger.copy_rejections(cur, breaches)
     per_file: dict[str, int] = {}

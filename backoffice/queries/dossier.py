@@ -187,9 +187,11 @@ def _devis(conn: Connection, number: str) -> Devis:
 
 def dossier_view(conn: Connection, dossier_number: str, *, today: date | None = None) -> DossierView:
     """The whole dossier; NotFound if there is no dossier with that number."""
-    head = conn.execute(
-        sa.text("SELECT * FROM app.dossiers WHERE dossier_number = :number"), {"number": dossier_number}
-    ).mappings().first()
+    head = (
+        conn.execute(sa.text("SELECT * FROM app.dossiers WHERE dossier_number = :number"), {"number": dossier_number})
+        .mappings()
+        .first()
+    )
     if head is None:
         raise NotFound(f"dossier {dossier_number} does not exist")
     summary = Summary(**{f: head[f] for f in Summary.__dataclass_fields__})

@@ -41,4 +41,3 @@ SHORTCUTS: tuple[Shortcut, ...] = (
         descending=True,
     ),
 )
-

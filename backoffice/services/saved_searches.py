@@ -138,9 +138,7 @@ def list_searches(uow: UnitOfWork, actor: Actor) -> list[SavedSearch]:
         {"login": actor.login, "role": actor.role},
     )
     saved = [_from_row(r) for r in rows]
-    builtins = [
-        SavedSearch(None, s.name, s.criteria, s.sort, s.descending, None, None, key=s.key) for s in SHORTCUTS
-    ]
+    builtins = [SavedSearch(None, s.name, s.criteria, s.sort, s.descending, None, None, key=s.key) for s in SHORTCUTS]
     return saved + builtins
 
 
@@ -155,7 +153,8 @@ def delete_search(uow: UnitOfWork, actor: Actor, search_id: int, *, idempotency_
         audit.record_apart(uow.engine, actor.login, "delete_search", outcome="refused", detail=detail)
         raise NotFound(detail)
     uow.conn.execute(sa.text("DELETE FROM app.saved_searches WHERE id = :id"), {"id": search_id})
-    audit.record(uow.conn, actor.login, "delete_search", before={"id": search_id, "name": found.name,
-                                                                   "search": found.criteria})
+    audit.record(
+        uow.conn, actor.login, "delete_search", before={"id": search_id, "name": found.name, "search": found.criteria}
+    )
     idempotency.store(uow.conn, idempotency_key, {"deleted": search_id})
     uow.commit()

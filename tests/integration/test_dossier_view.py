@@ -24,25 +24,69 @@ def price_lines_mart(database_url: str) -> None:
 def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> None:
     number = f.dossier(
         db,
-        client_first_name="Jean", client_last_name="Dupont", sale_total="2300.00", platform_version=2,
-        services=[{"service_id": "H1", "label": "Hotel Miramar"},
-                  {"service_id": "F1", "kind": "flight", "supplier_code": "AIR01", "label": "Paris-Lisbonne",
-                   "status": "cancelled"}],
-        lines=[
-            {"line_id": "L1", "service_id": "H1", "booking_version": 2, "label": "Double room", "quantity": 2,
-             "unit_sale_amount": "1000.00", "unit_purchase_amount": "800.00"},
-            {"line_id": "L2", "service_id": "F1", "booking_version": 2, "label": "Flight", "quantity": 2,
-             "unit_sale_amount": "150.00", "unit_purchase_amount": "120.00", "purchase_currency": "USD"},
-            {"line_id": "L0", "service_id": "H1", "booking_version": 1, "label": "Single room (old version)",
-             "quantity": 1, "unit_sale_amount": "900.00", "unit_purchase_amount": "700.00"},
-            {"line_id": "R1", "service_id": "H1", "origin": "regulation", "booking_version": None,
-             "label": "Hotel price regulation", "unit_sale_amount": "0.00", "unit_purchase_amount": "35.50",
-             "reason": "supplier regulation", "created_by": "alice"},
+        client_first_name="Jean",
+        client_last_name="Dupont",
+        sale_total="2300.00",
+        platform_version=2,
+        services=[
+            {"service_id": "H1", "label": "Hotel Miramar"},
+            {
+                "service_id": "F1",
+                "kind": "flight",
+                "supplier_code": "AIR01",
+                "label": "Paris-Lisbonne",
+                "status": "cancelled",
+            },
         ],
-        travellers=[{"first_name": "Jean", "last_name": "Dupont"}, {"first_name": "Zoé", "last_name": "Dupont",
-                                                                     "kind": "child"}],
-        schedule=[{"due_date": TODAY - timedelta(days=10), "amount": "600.00"},
-                  {"due_date": TODAY + timedelta(days=20), "amount": "1700.00", "kind": "balance"}],
+        lines=[
+            {
+                "line_id": "L1",
+                "service_id": "H1",
+                "booking_version": 2,
+                "label": "Double room",
+                "quantity": 2,
+                "unit_sale_amount": "1000.00",
+                "unit_purchase_amount": "800.00",
+            },
+            {
+                "line_id": "L2",
+                "service_id": "F1",
+                "booking_version": 2,
+                "label": "Flight",
+                "quantity": 2,
+                "unit_sale_amount": "150.00",
+                "unit_purchase_amount": "120.00",
+                "purchase_currency": "USD",
+            },
+            {
+                "line_id": "L0",
+                "service_id": "H1",
+                "booking_version": 1,
+                "label": "Single room (old version)",
+                "quantity": 1,
+                "unit_sale_amount": "900.00",
+                "unit_purchase_amount": "700.00",
+            },
+            {
+                "line_id": "R1",
+                "service_id": "H1",
+                "origin": "regulation",
+                "booking_version": None,
+                "label": "Hotel price regulation",
+                "unit_sale_amount": "0.00",
+                "unit_purchase_amount": "35.50",
+                "reason": "supplier regulation",
+                "created_by": "alice",
+            },
+        ],
+        travellers=[
+            {"first_name": "Jean", "last_name": "Dupont"},
+            {"first_name": "Zoé", "last_name": "Dupont", "kind": "child"},
+        ],
+        schedule=[
+            {"due_date": TODAY - timedelta(days=10), "amount": "600.00"},
+            {"due_date": TODAY + timedelta(days=20), "amount": "1700.00", "kind": "balance"},
+        ],
     )
     f.payment(db, number, "400.00")
     f.payment(db, number, "600.00", status="failed")
@@ -59,14 +103,19 @@ def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> No
     assert [s.service_id for s in view.services] == ["F1", "H1"]
     devis = view.devis
     assert [(line.label, line.origin, line.is_active) for line in devis.lines] == [
-        ("Double room", "booking", True), ("Flight", "booking", False),
-        ("Hotel price regulation", "regulation", True)]
+        ("Double room", "booking", True),
+        ("Flight", "booking", False),
+        ("Hotel price regulation", "regulation", True),
+    ]
     assert devis.sale_total == Decimal("2000.00")
     assert devis.purchase_totals == {"EUR": Decimal("1635.50")}
     assert [p.amount for p in view.schedule] == [Decimal("600.00"), Decimal("1700.00")]
     assert [p.status for p in view.payments] == ["captured", "failed"]
     assert (view.due_to_date, view.paid_total, view.balance_outstanding) == (
-        Decimal("600.00"), Decimal("400.00"), Decimal("200.00"))
+        Decimal("600.00"),
+        Decimal("400.00"),
+        Decimal("200.00"),
+    )
     assert [(e.actor, e.action) for e in view.history] == [("alice", "record_payment")]
     assert view.modifications == view.documents == view.client_invoices == view.supplier_invoices == ()
 

@@ -35,10 +35,12 @@ def test_save_then_list_own_shared_and_builtin(db: sa.Engine) -> None:
     agent = actor(db, "alice", "agent")
     other_agent = actor(db, "anna", "agent")
     with UnitOfWork(db) as uow:
-        mine = save_search(uow, agent, "Mes options", CRITERIA, sort="sale_total", descending=True,
-                           idempotency_key=key())
-        save_search(uow, senior, "Urgent", SearchCriteria(balance_unpaid=True), shared_with_role="agent",
-                    idempotency_key=key())
+        mine = save_search(
+            uow, agent, "Mes options", CRITERIA, sort="sale_total", descending=True, idempotency_key=key()
+        )
+        save_search(
+            uow, senior, "Urgent", SearchCriteria(balance_unpaid=True), shared_with_role="agent", idempotency_key=key()
+        )
         save_search(uow, senior, "Private", SearchCriteria(), idempotency_key=key())
         save_search(uow, other_agent, "Anna's", SearchCriteria(), idempotency_key=key())
     with UnitOfWork(db) as uow:
@@ -76,11 +78,15 @@ def test_same_key_saves_once_and_duplicate_names_are_refused(db: sa.Engine) -> N
 
 @pytest.mark.parametrize(
     ("name", "criteria", "extra", "field"),
-    [(" ", CRITERIA, {}, "name"), ("x", SearchCriteria(statuses=("lost",)), {}, "statuses"),
-     ("x", CRITERIA, {"sort": "password_hash"}, "sort")],
+    [
+        (" ", CRITERIA, {}, "name"),
+        ("x", SearchCriteria(statuses=("lost",)), {}, "statuses"),
+        ("x", CRITERIA, {"sort": "password_hash"}, "sort"),
+    ],
 )
-def test_bad_input_names_the_field(db: sa.Engine, name: str, criteria: SearchCriteria,
-                                   extra: dict[str, str], field: str) -> None:
+def test_bad_input_names_the_field(
+    db: sa.Engine, name: str, criteria: SearchCriteria, extra: dict[str, str], field: str
+) -> None:
     agent = actor(db, "alice", "agent")
     with UnitOfWork(db) as uow, pytest.raises(InvalidInput) as error:
         save_search(uow, agent, name, criteria, idempotency_key=key(), **extra)

@@ -65,11 +65,25 @@ def test_open_a_dossier_shows_every_section_and_the_devis(seeded: dict[str, str]
     assert not at.exception and not at.error
     assert at.title[0].value.startswith(seeded["dupont"])
     labels = [t.label for t in at.tabs]
-    assert labels == ["Devis", "Client", "Voyageurs", "Prestations", "Paiements", "Modifications", "Documents",
-                      "Factures client", "Factures fournisseurs", "Historique"]
+    assert labels == [
+        "Devis",
+        "Client",
+        "Voyageurs",
+        "Prestations",
+        "Paiements",
+        "Modifications",
+        "Documents",
+        "Factures client",
+        "Factures fournisseurs",
+        "Historique",
+    ]
     devis = at.tabs[0].dataframe[0].value
-    assert list(devis["Libellé"]) == ["Vol aller-retour", "Chambre double vue mer", "Transfert privé",
-                                      "Régularisation hôtel"]
+    assert list(devis["Libellé"]) == [
+        "Vol aller-retour",
+        "Chambre double vue mer",
+        "Transfert privé",
+        "Régularisation hôtel",
+    ]
     assert list(devis["Origine"]) == ["réservation"] * 3 + ["régularisation"]
     assert list(devis["Total vente"])[1] == "1\u202f960,00\xa0€"
     assert [m.value for m in at.tabs[0].metric] == ["2\u202f480,00\xa0€", "2\u202f045,50\xa0€"]

@@ -18,8 +18,16 @@ from playwright.sync_api import Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "images" / "dossier.png"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,9 +45,23 @@ def _free_port() -> int:
 def app_url(database_url: str) -> Iterator[str]:
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", APP_SCRIPT, "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--client.toolbarMode", "viewer"],
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            APP_SCRIPT,
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--client.toolbarMode",
+            "viewer",
+        ],
         env={**os.environ, "DATABASE_URL": database_url},
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -71,8 +93,9 @@ def page() -> Iterator[Page]:
         browser.close()
 
 
-def test_log_in_search_and_open_a_dossier(app_url: str, page: Page, seeded: dict[str, str],
-                                          price_lines_mart: None) -> None:
+def test_log_in_search_and_open_a_dossier(
+    app_url: str, page: Page, seeded: dict[str, str], price_lines_mart: None
+) -> None:
     page.goto(app_url)
     page.get_by_label("Identifiant").fill("alice")
     page.get_by_label("Mot de passe").fill(PASSWORD)

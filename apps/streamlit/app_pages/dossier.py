@@ -46,8 +46,20 @@ st.write(
     + (f" · **{_('Agency')}**: {s.agency_code}" if s.agency_code else "")
 )
 
-tabs = st.tabs([_("Devis"), _("Client"), _("Travellers"), _("Services"), _("Payments"), _("Modifications"),
-                _("Documents"), _("Client invoices"), _("Supplier invoices"), _("History")])
+tabs = st.tabs(
+    [
+        _("Devis"),
+        _("Client"),
+        _("Travellers"),
+        _("Services"),
+        _("Payments"),
+        _("Modifications"),
+        _("Documents"),
+        _("Client invoices"),
+        _("Supplier invoices"),
+        _("History"),
+    ]
+)
 devis, client_tab, travellers, services, payments, modifications, documents, invoices, supplier, history = tabs
 
 with devis:
@@ -73,29 +85,50 @@ with devis:
     )
     a, b = st.columns(2)
     a.metric(_("Sale total (active lines)"), money(view.devis.sale_total, currency))
-    b.metric(_("Purchase total (active lines)"),
-             " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency))
+    b.metric(
+        _("Purchase total (active lines)"),
+        " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency),
+    )
 
 with client_tab:
     address = client.address or {}
     st.write(f"**{_('Name')}**: {client.title or ''} {client.first_name} {client.last_name}")
-    st.write(f"**{_('email')}**: {client.email or ''} · **{_('Phone')}**: {client.phone or ''} · "
-             f"**{_('Language')}**: {client.language}")
-    st.write(f"**{_('Address')}**: " + ", ".join(
-        str(address[k]) for k in ("line1", "postal_code", "city", "country") if address.get(k)))
+    st.write(
+        f"**{_('email')}**: {client.email or ''} · **{_('Phone')}**: {client.phone or ''} · "
+        f"**{_('Language')}**: {client.language}"
+    )
+    st.write(
+        f"**{_('Address')}**: "
+        + ", ".join(str(address[k]) for k in ("line1", "postal_code", "city", "country") if address.get(k))
+    )
 
 with travellers:
     widgets.table(
-        [{_("Name"): f"{t.last_name.upper()} {t.first_name}", _("Kind"): _(t.kind),
-          _("Birth date"): i18n.day(t.birth_date)} for t in view.travellers],
+        [
+            {
+                _("Name"): f"{t.last_name.upper()} {t.first_name}",
+                _("Kind"): _(t.kind),
+                _("Birth date"): i18n.day(t.birth_date),
+            }
+            for t in view.travellers
+        ],
         _("No travellers."),
     )
 
 with services:
     widgets.table(
-        [{_("Kind"): _(v.kind), _("Label"): v.label, _("supplier_code"): v.supplier_code,
-          _("supplier_reference"): v.supplier_reference or "", _("From"): i18n.day(v.start_date),
-          _("To"): i18n.day(v.end_date), _("Status"): _(v.status)} for v in view.services],
+        [
+            {
+                _("Kind"): _(v.kind),
+                _("Label"): v.label,
+                _("supplier_code"): v.supplier_code,
+                _("supplier_reference"): v.supplier_reference or "",
+                _("From"): i18n.day(v.start_date),
+                _("To"): i18n.day(v.end_date),
+                _("Status"): _(v.status),
+            }
+            for v in view.services
+        ],
         _("No services."),
     )
 
@@ -106,15 +139,31 @@ with payments:
     c.metric(_("Balance outstanding"), money(view.balance_outstanding, currency))
     st.markdown(f"**{_('Payment schedule')}**")
     widgets.table(
-        [{_("Due date"): i18n.day(p.due_date), _("Amount"): money(p.amount, currency), _("Kind"): _(p.kind),
-          _("Method"): _(p.method)} for p in view.schedule],
+        [
+            {
+                _("Due date"): i18n.day(p.due_date),
+                _("Amount"): money(p.amount, currency),
+                _("Kind"): _(p.kind),
+                _("Method"): _(p.method),
+            }
+            for p in view.schedule
+        ],
         _("No payment schedule."),
     )
     st.markdown(f"**{_('Payments received')}**")
     widgets.table(
-        [{_("Received"): i18n.moment(p.received_at), _("Amount"): money(p.amount, p.currency),
-          _("Method"): _(p.method), _("Status"): _(p.status), _("Provider"): p.provider or "",
-          _("Reference"): p.provider_reference or "", _("Payer"): p.payer_name or ""} for p in view.payments],
+        [
+            {
+                _("Received"): i18n.moment(p.received_at),
+                _("Amount"): money(p.amount, p.currency),
+                _("Method"): _(p.method),
+                _("Status"): _(p.status),
+                _("Provider"): p.provider or "",
+                _("Reference"): p.provider_reference or "",
+                _("Payer"): p.payer_name or "",
+            }
+            for p in view.payments
+        ],
         _("No payments."),
     )
 
@@ -129,7 +178,15 @@ with supplier:
 
 with history:
     widgets.table(
-        [{_("When"): i18n.moment(e.occurred_at), _("Who"): e.actor, _("Action"): e.action,
-          _("Outcome"): _(e.outcome), _("Detail"): e.detail or ""} for e in view.history],
+        [
+            {
+                _("When"): i18n.moment(e.occurred_at),
+                _("Who"): e.actor,
+                _("Action"): e.action,
+                _("Outcome"): _(e.outcome),
+                _("Detail"): e.detail or "",
+            }
+            for e in view.history
+        ],
         _("No history."),
     )

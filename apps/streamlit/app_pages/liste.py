@@ -43,8 +43,9 @@ st.caption(_("Shortcuts"))
 columns = st.columns(4)
 for i, search in enumerate(saved):
     label = _(search.name) if search.builtin else search.name
-    columns[i % 4].button(label, key=f"w_shortcut_{search.key or search.id}", on_click=apply, args=(search,),
-                          width="stretch")
+    columns[i % 4].button(
+        label, key=f"w_shortcut_{search.key or search.id}", on_click=apply, args=(search,), width="stretch"
+    )
 
 search_form.seed(ss[state.CRITERIA])
 if search_form.render():
@@ -64,8 +65,11 @@ c.selectbox(_("Rows per page"), [25, 50, 100], key=state.W_PAGE_SIZE, on_change=
 
 criteria = json.dumps(criteria_json.to_dict(ss[state.CRITERIA]), sort_keys=True)
 page = readers.search_page(criteria, ss[state.SORT], ss[state.DESCENDING], ss[state.PAGE], ss[state.PAGE_SIZE])
-st.caption(_("{total} dossiers · page {page} of {pages}").format(
-    total=i18n.number(page.total), page=page.page, pages=page.page_count))
+st.caption(
+    _("{total} dossiers · page {page} of {pages}").format(
+        total=i18n.number(page.total), page=page.page, pages=page.page_count
+    )
+)
 frame = pd.DataFrame(
     [
         {
@@ -81,8 +85,9 @@ frame = pd.DataFrame(
     ],
     columns=[_("Dossier"), _("Client"), _("Departure"), _("Status"), _("Brand"), _("Destination"), _("Amount")],
 )
-event = st.dataframe(frame, key=state.results_table_key(), on_select="rerun", selection_mode="single-row",
-                     hide_index=True)
+event = st.dataframe(
+    frame, key=state.results_table_key(), on_select="rerun", selection_mode="single-row", hide_index=True
+)
 if event.selection.rows:
     state.open_dossier(page.rows[event.selection.rows[0]].dossier_number)
     st.switch_page("app_pages/dossier.py")
@@ -95,14 +100,22 @@ right.button(_("Next page"), on_click=turn_page, args=(1,), disabled=page.page >
 with st.expander(_("Save this search")), st.form("save_search", clear_on_submit=True):
     name = st.text_input(_("name"), key=state.W_SAVE_NAME)
     roles = [None, "agent", "senior_agent", "accountant", "admin"] if actor.can("share_searches") else [None]
-    share = st.selectbox(_("Share with"), roles, format_func=lambda r: _("Only me") if r is None else _(r),
-                         key=state.W_SAVE_SHARE)
+    share = st.selectbox(
+        _("Share with"), roles, format_func=lambda r: _("Only me") if r is None else _(r), key=state.W_SAVE_SHARE
+    )
     if st.form_submit_button(_("Save")):
         try:
             with UnitOfWork(readers.engine()) as uow:
-                save_search(uow, actor, name, ss[state.CRITERIA], sort=ss[state.SORT],
-                            descending=ss[state.DESCENDING], shared_with_role=share,
-                            idempotency_key=state.idempotency_key("save_search"))
+                save_search(
+                    uow,
+                    actor,
+                    name,
+                    ss[state.CRITERIA],
+                    sort=ss[state.SORT],
+                    descending=ss[state.DESCENDING],
+                    shared_with_role=share,
+                    idempotency_key=state.idempotency_key("save_search"),
+                )
         except DomainError as exc:
             st.error(i18n.error(exc))
         else:

@@ -86,4 +86,3 @@ def render() -> bool:
                 _days("updated_within_days")
                 st.checkbox(_("balance_unpaid"), key=_key("balance_unpaid"))
         return st.form_submit_button(_("Search"), type="primary")
-

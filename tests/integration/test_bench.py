@@ -1,0 +1,54 @@
+"""The benchmark harness, run end to end on a tiny scale so that `make bench` cannot rot.
+
+It runs as `make bench` does, in a subprocess (bench/ is not an installed package), against the
+test session's server: DATABASE_URL points there, so the bench database goes there too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT = ROOT / "docs" / "benchmarks.md"
+FIGURES = (
+    "Ingest: load a day of snapshots vs bare COPY",
+    "Ingest: load a day of snapshots vs pandas.to_sql",
+    "Ingest: peak memory of the load",
+)
+
+
+def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_path: Path) -> None:
+    before = REPORT.read_bytes() if REPORT.exists() else None
+    out = tmp_path / "benchmarks.md"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "ingest", "--no-profile", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny" WITH (FORCE)'))
+        admin.dispose()
+    assert proc.returncode in (0, 1), proc.stderr
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| Ingest")]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(FIGURES)
+    for row in rows:
+        cells = row.split(" | ")
+        assert cells[4] in ("pass", "**FAIL**")
+        assert "python -m bench --scale tiny --only ingest" in cells[7]
+    assert "300 booking snapshots" in text
+    measured = rows[0].split(" | ")[2]  # "<ours> rows/s vs <COPY> rows/s"
+    assert all(float(part.split()[0].replace(",", "")) > 0 for part in measured.split(" vs "))
+    # the exit status says whether a target was missed
+    assert (proc.returncode == 1) == any("**FAIL**" in row for row in rows)
+    assert (REPORT.read_bytes() if REPORT.exists() else None) == before
