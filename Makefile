@@ -38,6 +38,7 @@ run: setup
 
 test: setup chromium
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 # Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
