@@ -9,7 +9,6 @@ with its line number, while the rest of the file loads.
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from backoffice.config import get_settings
 from backoffice.db.engine import get_engine
 from backoffice.ingest import booking_merge, ledger
 from backoffice.ingest.booking_contract import ContractBreach, parse_snapshot
+from backoffice.ingest.day_load import load_day
 from backoffice.ingest.files import LandingFile, read_landing_file
 from backoffice.ingest.result import IngestResult
 
@@ -33,39 +33,15 @@ def day_folder(landing_dir: Path, day: date) -> Path:
 
 def load_bookings_day(day: date, landing_dir: Path | None = None, engine: Engine | None = None) -> IngestResult:
     """Load the day's booking files into raw.booking_snapshots and the app.* dossier tables."""
-    started = time.perf_counter()
     landing_dir = (landing_dir or get_settings().landing_dir).resolve()
     paths = sorted(day_folder(landing_dir, day).glob("*.jsonl"))
-    engine = engine or get_engine()
-    with engine.begin() as conn:
-        pg: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        with pg.cursor() as cur:
-            cur.execute("SET LOCAL TimeZone = 'UTC'")
-            ledger.lock_source(cur, SOURCE)
-            files = [read_landing_file(path, landing_dir) for path in paths]
-            done = ledger.already_loaded(cur, SOURCE, files)
-            todo = [f for f in files if f.name not in done]
-            cur.execute(booking_merge.CREATE_STAGE)
-            rejections = _stage(cur, todo)
-            for statement in booking_merge.MERGE:
-                cur.execute(statement)
-            cur.execute(booking_merge.COUNTS_PER_FILE)
-            counts = {file: (loaded, stale, unchanged) for file, loaded, stale, unchanged in cur.fetchall()}
-            cur.execute(booking_merge.INSERT_REJECTIONS, {"source": SOURCE})
-            per_file = []
-            for f in todo:
-                loaded, stale, _ = counts.get(f.name, (0, 0, 0))
-                per_file.append((f, loaded, stale + rejections.get(f.name, 0)))
-            ledger.record_files(cur, SOURCE, day, per_file)
-    return IngestResult(
-        source=SOURCE,
-        files=len(files),
-        files_skipped=len(done),
-        rows_loaded=sum(c[0] for c in counts.values()),
-        rows_unchanged=sum(c[2] for c in counts.values()) + sum(done.values()),
-        rows_rejected=sum(rejections.values()) + sum(c[1] for c in counts.values()),
-        bytes=sum(f.size for f in files),
-        duration_s=round(time.perf_counter() - started, 3),
+    return load_day(
+        SOURCE,
+        day,
+        lambda: [read_landing_file(path, landing_dir) for path in paths],
+        _stage,
+        booking_merge,
+        engine or get_engine(),
     )
 
 
@@ -103,8 +79,4 @@ def _stage(cur: psycopg.Cursor, files: list[LandingFile]) -> dict[str, int]:
                         number,
                     )
                 )
-    ledger.copy_rejections(cur, breaches)
-    per_file: dict[str, int] = {}
-    for name, *_ in breaches:
-        per_file[name] = per_file.get(name, 0) + 1
-    return per_file
+    return ledger.copy_rejections(cur, breaches)

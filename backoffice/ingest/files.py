@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BOM = b"\xef\xbb\xbf"
@@ -17,6 +17,8 @@ class LandingFile:
     size: int
     text: str | None  # None when unreadable
     unreadable: str | None  # why the whole file is refused
+    # Kept only for formats parsed from bytes (XML, PDF), so what is parsed is what was hashed.
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     def lines(self) -> list[tuple[int, str]]:
         """(1-based line number, line) for every non-blank line; CRLF tolerated."""
@@ -26,16 +28,23 @@ class LandingFile:
         ]
 
 
-def read_landing_file(path: Path, root: Path) -> LandingFile:
-    return landing_file(path, root, path.read_bytes())
+def read_landing_file(path: Path, root: Path, keep_bytes: bool = False) -> LandingFile:
+    return landing_file(path, root, path.read_bytes(), keep_bytes)
 
 
-def landing_file(path: Path, root: Path, data: bytes) -> LandingFile:
-    """From bytes already read: formats parsed from bytes (XML, PDF) checksum what they parse."""
+def landing_file(path: Path, root: Path, data: bytes, keep_bytes: bool = False) -> LandingFile:
     name = path.relative_to(root).as_posix()
     sha = hashlib.sha256(data).hexdigest()
     text, reason = _decode(data)
-    return LandingFile(path=path, name=name, sha256=sha, size=len(data), text=text, unreadable=reason)
+    return LandingFile(
+        path=path,
+        name=name,
+        sha256=sha,
+        size=len(data),
+        text=text,
+        unreadable=reason,
+        data=data if keep_bytes else None,
+    )
 
 
 def _decode(data: bytes) -> tuple[str | None, str | None]:

@@ -41,8 +41,11 @@ def record_files(cur: psycopg.Cursor, source: str, day: date, files: Iterable[tu
     )
 
 
-def copy_rejections(cur: psycopg.Cursor, rejections: Iterable[Rejection]) -> None:
-    """Into the transaction's `stage_rejection` table."""
+def copy_rejections(cur: psycopg.Cursor, rejections: Iterable[Rejection]) -> dict[str, int]:
+    """Into the transaction's `stage_rejection` table; returns how many per file."""
+    per_file: dict[str, int] = {}
     with cur.copy("COPY stage_rejection (file, line, record_key, reason) FROM STDIN") as copy:
         for row in rejections:
             copy.write_row(row)
+            per_file[row[0]] = per_file.get(row[0], 0) + 1
+    return per_file

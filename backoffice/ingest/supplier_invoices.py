@@ -9,7 +9,6 @@ other files still load.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,8 @@ from sqlalchemy.engine import Engine
 from backoffice.config import get_settings
 from backoffice.db.engine import get_engine
 from backoffice.ingest import invoice_merge, ledger
-from backoffice.ingest.files import LandingFile, landing_file
+from backoffice.ingest.day_load import load_day
+from backoffice.ingest.files import LandingFile, read_landing_file
 from backoffice.ingest.invoice_contract import COLUMNS, SourceLine, assemble
 from backoffice.ingest.invoice_csv import parse_invoice_csv
 from backoffice.ingest.invoice_facturx import parse_facturx
@@ -47,64 +47,36 @@ def load_supplier_invoices_day(
 
     Suppliers must be loaded first: sellers and supplier codes are resolved through app.suppliers.
     """
-    started = time.perf_counter()
     landing_dir = (landing_dir or get_settings().landing_dir).resolve()
     paths = sorted(p for p in day_folder(landing_dir, day).glob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-    engine = engine or get_engine()
-    with engine.begin() as conn:
-        pg: psycopg.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        with pg.cursor() as cur:
-            cur.execute("SET LOCAL TimeZone = 'UTC'")
-            ledger.lock_source(cur, SOURCE)
-            files = [(path, path.read_bytes()) for path in paths]
-            landing = [landing_file(path, landing_dir, data) for path, data in files]
-            done = ledger.already_loaded(cur, SOURCE, landing)
-            todo = [(f, data) for f, (_, data) in zip(landing, files, strict=True) if f.name not in done]
-            cur.execute("SELECT supplier_code, name, vat_number FROM app.suppliers")
-            suppliers = SupplierDirectory.of(cur.fetchall())
-            cur.execute(invoice_merge.CREATE_STAGE)
-            rejected = _stage(cur, todo, suppliers)
-            for statement in invoice_merge.MERGE:
-                cur.execute(statement)
-            cur.execute(invoice_merge.COUNTS_PER_FILE)
-            counts = {file: (loaded, conflicts, unchanged) for file, loaded, conflicts, unchanged in cur.fetchall()}
-            cur.execute(invoice_merge.INSERT_REJECTIONS, {"source": SOURCE})
-            per_file = []
-            for f, _ in todo:
-                loaded, conflicts, _ = counts.get(f.name, (0, 0, 0))
-                per_file.append((f, loaded, conflicts + rejected.get(f.name, 0)))
-            ledger.record_files(cur, SOURCE, day, per_file)
-    return IngestResult(
-        source=SOURCE,
-        files=len(landing),
-        files_skipped=len(done),
-        rows_loaded=sum(c[0] for c in counts.values()),
-        rows_unchanged=sum(c[2] for c in counts.values()) + sum(done.values()),
-        rows_rejected=sum(rejected.values()) + sum(c[1] for c in counts.values()),
-        bytes=sum(f.size for f in landing),
-        duration_s=round(time.perf_counter() - started, 3),
+    return load_day(
+        SOURCE,
+        day,
+        lambda: [read_landing_file(path, landing_dir, keep_bytes=True) for path in paths],
+        _stage,
+        invoice_merge,
+        engine or get_engine(),
     )
 
 
-def _stage(cur: psycopg.Cursor, files: list[tuple[LandingFile, bytes]], suppliers: SupplierDirectory) -> dict[str, int]:
+def _stage(cur: psycopg.Cursor, files: list[LandingFile]) -> dict[str, int]:
     """COPY the complete invoices into stage_invoice_line and the rest into stage_rejection.
 
     Returns the number of lines (or whole files) rejected per file.
     """
+    cur.execute("SELECT supplier_code, name, vat_number FROM app.suppliers")
+    suppliers = SupplierDirectory.of(cur.fetchall())
     rejections: list[ledger.Rejection] = []
     with cur.copy(f"COPY stage_invoice_line ({', '.join(COLUMNS)}, invoice_sha256, file, line) FROM STDIN") as copy:
-        for f, data in files:
-            lines, unreadable = read_lines(f, data, suppliers)
+        for f in files:
+            assert f.data is not None  # read with keep_bytes
+            lines, unreadable = read_lines(f, f.data, suppliers)
             invoices, breaches = assemble(f.name, lines, suppliers.codes)
             rejections += unreadable + breaches
             for invoice in invoices:
                 for record in invoice.lines:
                     copy.write_row((*record.row(), invoice.sha256, record.file, record.line))
-    ledger.copy_rejections(cur, rejections)
-    per_file: dict[str, int] = {}
-    for name, *_ in rejections:
-        per_file[name] = per_file.get(name, 0) + 1
-    return per_file
+    return ledger.copy_rejections(cur, rejections)
 
 
 def read_lines(
