@@ -21,12 +21,6 @@ CREATE TEMP TABLE stage_booking (
     file           text NOT NULL,
     line           integer NOT NULL
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stage_rejection (
-    file       text NOT NULL,
-    line       integer,
-    record_key text,
-    reason     text NOT NULL
-) ON COMMIT DROP;
 """
 
 CLASSIFY = """
@@ -214,14 +208,6 @@ FROM stage_winner w,
          supplier_code text)
 ORDER BY w.dossier_number, l.line_id
 ON CONFLICT (dossier_number, booking_version, line_id) WHERE origin = 'booking' DO NOTHING;
-"""
-
-INSERT_REJECTIONS = """
-INSERT INTO raw.rejections (source, file, line, record_key, reason)
-SELECT %(source)s, file, line, record_key, reason
-FROM stage_rejection
-ORDER BY file, line NULLS FIRST
-ON CONFLICT DO NOTHING;
 """
 
 COUNTS_PER_FILE = """

@@ -26,7 +26,6 @@ class MergeSql(Protocol):
     CREATE_STAGE: str
     MERGE: Sequence[str]
     COUNTS_PER_FILE: str  # rows: file, loaded, refused at merge (stale, conflicting), unchanged
-    INSERT_REJECTIONS: str
 
 
 # (cursor, files to load) -> records rejected per file, after COPYing the valid ones.
@@ -50,13 +49,14 @@ def load_day(
             files = read_files()
             done = ledger.already_loaded(cur, source, files)
             todo = [f for f in files if f.name not in done]
+            cur.execute(ledger.CREATE_REJECTION_STAGE)
             cur.execute(merge.CREATE_STAGE)
             rejected = stage(cur, todo)
             for statement in merge.MERGE:
                 cur.execute(statement)
             cur.execute(merge.COUNTS_PER_FILE)
             counts = {file: (loaded, refused, unchanged) for file, loaded, refused, unchanged in cur.fetchall()}
-            cur.execute(merge.INSERT_REJECTIONS, {"source": source})
+            cur.execute(ledger.INSERT_REJECTIONS, {"source": source})
             per_file = []
             for f in todo:
                 loaded, refused, _ = counts.get(f.name, (0, 0, 0))

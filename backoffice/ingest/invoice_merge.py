@@ -29,12 +29,6 @@ CREATE TEMP TABLE stage_invoice_line (
     file            text NOT NULL,
     line            integer NOT NULL
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stage_rejection (
-    file       text NOT NULL,
-    line       integer,
-    record_key text,
-    reason     text NOT NULL
-) ON COMMIT DROP;
 """
 
 CLASSIFY = """
@@ -100,14 +94,6 @@ FROM stage_invoice_line l
 JOIN stage_invoice_state s USING (supplier_code, invoice_number, file)
 WHERE s.state = 'new'
 ORDER BY l.supplier_code, l.invoice_number, l.line_number;
-"""
-
-INSERT_REJECTIONS = """
-INSERT INTO raw.rejections (source, file, line, record_key, reason)
-SELECT %(source)s, file, line, record_key, reason
-FROM stage_rejection
-ORDER BY file, line NULLS FIRST
-ON CONFLICT DO NOTHING;
 """
 
 COUNTS_PER_FILE = """

@@ -15,6 +15,25 @@ from backoffice.ingest.files import LandingFile
 
 Rejection = tuple[str, int | None, str | None, str]  # file, line, record_key, reason
 
+# Rejections of a load are staged in the transaction, then recorded once the merge has added
+# its own (stale versions, conflicting re-sends).
+CREATE_REJECTION_STAGE = """
+CREATE TEMP TABLE stage_rejection (
+    file       text NOT NULL,
+    line       integer,
+    record_key text,
+    reason     text NOT NULL
+) ON COMMIT DROP;
+"""
+
+INSERT_REJECTIONS = """
+INSERT INTO raw.rejections (source, file, line, record_key, reason)
+SELECT %(source)s, file, line, record_key, reason
+FROM stage_rejection
+ORDER BY file, line NULLS FIRST
+ON CONFLICT DO NOTHING;
+"""
+
 
 def lock_source(cur: psycopg.Cursor, source: str) -> None:
     """Serialise loads of one source: two runs of the same day must not interleave."""

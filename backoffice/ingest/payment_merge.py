@@ -25,12 +25,6 @@ CREATE TEMP TABLE stage_payment (
     file               text NOT NULL,
     line               integer NOT NULL
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stage_rejection (
-    file       text NOT NULL,
-    line       integer,
-    record_key text,
-    reason     text NOT NULL
-) ON COMMIT DROP;
 """
 
 CLASSIFY = f"""
@@ -83,14 +77,6 @@ INSERT INTO app.payments (payment_id, {CONTENT}, origin, created_by)
 SELECT payment_id, {CONTENT}, 'ingestion', 'platform'
 FROM stage_payment_state WHERE state = 'new'
 ORDER BY payment_id;
-"""
-
-INSERT_REJECTIONS = """
-INSERT INTO raw.rejections (source, file, line, record_key, reason)
-SELECT %(source)s, file, line, record_key, reason
-FROM stage_rejection
-ORDER BY file, line NULLS FIRST
-ON CONFLICT DO NOTHING;
 """
 
 COUNTS_PER_FILE = """

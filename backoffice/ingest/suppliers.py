@@ -40,7 +40,6 @@ CREATE TEMP TABLE stage_supplier (
     supplier_code text, name text, country text, vat_number text, iban text, currency text,
     payment_terms_days integer, ledger_account text
 ) ON COMMIT DROP;
-CREATE TEMP TABLE stage_rejection (file text, line integer, record_key text, reason text) ON COMMIT DROP;
 """
 
 MERGE = """
@@ -82,6 +81,7 @@ def load_suppliers(day: date, landing_dir: Path | None = None, engine: Engine | 
             for f in todo:
                 rows, breaches = _parse(f)
                 cur.execute(STAGE)
+                cur.execute(ledger.CREATE_REJECTION_STAGE)
                 with cur.copy(f"COPY stage_supplier ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
@@ -89,12 +89,7 @@ def load_suppliers(day: date, landing_dir: Path | None = None, engine: Engine | 
                 if rows:
                     # A file with no valid row is an export gone wrong, not "no suppliers any more".
                     cur.execute(MERGE)
-                cur.execute(
-                    "INSERT INTO raw.rejections (source, file, line, record_key, reason) "
-                    "SELECT %s, file, line, record_key, reason FROM stage_rejection ORDER BY line "
-                    "ON CONFLICT DO NOTHING",
-                    (SOURCE,),
-                )
+                cur.execute(ledger.INSERT_REJECTIONS, {"source": SOURCE})
                 loaded, rejected = len(rows), len(breaches)
                 ledger.record_files(cur, SOURCE, day, [(f, loaded, rejected)])
     return IngestResult(
