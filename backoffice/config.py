@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     documents_dir: Path = Path("data/documents")
     smtp_host: str | None = None
     smtp_port: int = 25
+    smtp_sender: str = "no-reply@backoffice.localhost"  # the From of every mail
+    smtp_max_attempts: int = 10  # then a mail is marked failed and shown in the Outbox
     siren: str = "000000000"
     billing_tolerance: Decimal = Decimal("1.00")
     default_locale: str = "fr"

@@ -10,6 +10,7 @@ from assets.ingest_payments import ingest_payments
 from assets.ingest_supplier_invoices import ingest_supplier_invoices
 from assets.ingest_suppliers import ingest_suppliers
 from pipelines.jobs import daily_pipeline, ingest_only
+from pipelines.mail_sensor import deliver_outbox
 from pipelines.resources import Database, LandingZone, dbt_resource
 from pipelines.schedules import daily_pipeline_schedule
 from pipelines.sensors import late_landing_files
@@ -18,6 +19,6 @@ defs = dg.Definitions(
     assets=[ingest_suppliers, ingest_bookings, ingest_payments, ingest_supplier_invoices, dbt_models],
     jobs=[daily_pipeline, ingest_only],
     schedules=[daily_pipeline_schedule],
-    sensors=[late_landing_files],
+    sensors=[late_landing_files, deliver_outbox],
     resources={"database": Database(), "landing": LandingZone(), "dbt": dbt_resource()},
 )

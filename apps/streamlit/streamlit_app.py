@@ -15,4 +15,8 @@ else:
         st.Page("app_pages/liste.py", title=_("Dossiers"), icon=":material/search:", url_path="liste", default=True),
         st.Page("app_pages/dossier.py", title=_("Dossier"), icon=":material/folder_open:", url_path="dossier"),
     ]
+    if state.actor().can("view_outbox"):
+        pages.append(
+            st.Page("app_pages/outbox.py", title=_("Outbox"), icon=":material/outgoing_mail:", url_path="outbox")
+        )
 st.navigation(pages).run()
