@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     landing_dir: Path = Path("data/landing")
     export_dir: Path = Path("data/exports")
     documents_dir: Path = Path("data/documents")
+    documents_max_bytes: int = 20 * 1024 * 1024  # per uploaded file
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_sender: str = "no-reply@backoffice.localhost"  # the From of every mail

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from backoffice.domain.errors import NotFound
 from backoffice.queries.search import MONEY_MOVING
+from backoffice.services.documents import Document, list_documents
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class DossierView:
     history: tuple[AuditEvent, ...]
     # Filled by the issues that bring modifications, documents and invoicing; empty until then.
     modifications: tuple[dict[str, Any], ...] = field(default=())
-    documents: tuple[dict[str, Any], ...] = field(default=())
+    documents: tuple[Document, ...] = field(default=())
     client_invoices: tuple[dict[str, Any], ...] = field(default=())
     supplier_invoices: tuple[dict[str, Any], ...] = field(default=())
 
@@ -254,4 +255,5 @@ def dossier_view(conn: Connection, dossier_number: str, *, today: date | None = 
         paid_total=sum((p.amount for p in payments if p.status in MONEY_MOVING), Decimal("0.00")),
         due_to_date=sum((s.amount for s in schedule if s.due_date <= today), Decimal("0.00")),
         history=history,
+        documents=tuple(list_documents(conn, dossier_number)),
     )

@@ -1,9 +1,22 @@
 """Dossier: everything about one dossier, section by section. Opened from Liste or by number."""
 
+from functools import partial
+
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 from ui import i18n, readers, state, widgets
 
-from backoffice.domain.errors import NotFound
+from backoffice.documents import filetypes
+from backoffice.domain.errors import DomainError, NotFound
+from backoffice.services.documents import (
+    CATEGORIES,
+    Document,
+    default_storage,
+    read_version,
+    replace_document,
+    upload_document,
+)
+from backoffice.services.unit_of_work import UnitOfWork
 
 _ = i18n.gettext
 ss = st.session_state
@@ -169,8 +182,138 @@ with payments:
 
 with modifications:
     widgets.table(list(view.modifications), _("No modifications."))
+# Literal ids, so the catalog check sees every category label.
+CATEGORY_LABELS = {
+    "ticket": _("ticket"),
+    "voucher": _("voucher"),
+    "insurance": _("insurance"),
+    "itinerary": _("itinerary"),
+    "other": _("other"),
+}
+
+
+def document_bytes(version_id: int) -> bytes:
+    """Read only when the download is clicked, so drawing the tab reads no file."""
+    with readers.engine().connect() as conn:
+        return read_version(conn, default_storage(), version_id)[2]
+
+
+def upload_files(files: list[UploadedFile], title: str, category: str) -> None:
+    """One transaction per file; keys derive from the form's, so resubmitting after a partial
+    failure replays the files already stored instead of adding them twice."""
+    form_key = state.idempotency_key("upload_documents")
+    failures = []
+    for index, file in enumerate(files):
+        try:
+            with UnitOfWork(readers.engine()) as uow:
+                upload_document(
+                    uow,
+                    actor,
+                    number,
+                    title.strip() or file.name,
+                    category,
+                    file.name,
+                    file.getvalue(),
+                    idempotency_key=f"{form_key}-{index}",
+                )
+        except DomainError as exc:
+            failures.append(f"{file.name}: {i18n.error(exc)}")
+    readers.dossier.clear()
+    if failures:
+        for failure in failures:
+            st.error(failure)
+        return
+    state.renew_key("upload_documents")
+    ss[state.FLASH] = _("{count} documents added.").format(count=len(files))
+    st.rerun()
+
+
+def replace_file(document: Document, file: UploadedFile) -> None:
+    form = f"replace_document_{document.id}"
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            replace_document(
+                uow,
+                actor,
+                document.id,
+                file.name,
+                file.getvalue(),
+                expected_version=document.current.version,
+                idempotency_key=state.idempotency_key(form),
+            )
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+        return
+    state.renew_key(form)
+    readers.dossier.clear()
+    ss[state.FLASH] = _("New version saved.")
+    st.rerun()
+
+
+actor = state.actor()
+can_manage = actor is not None and actor.can("manage_documents")
+
 with documents:
-    widgets.table(list(view.documents), _("No documents."))
+    widgets.flash()
+    if not view.documents:
+        st.caption(_("No documents."))
+    for document in view.documents:
+        with st.container(border=True):
+            st.markdown(
+                f"**{document.title}** · {CATEGORY_LABELS[document.category]} · "
+                + _("version {version}").format(version=document.current.version)
+            )
+            widgets.table(
+                [
+                    {
+                        _("Version"): v.version,
+                        _("File"): v.original_filename,
+                        _("Size"): i18n.number(v.size_bytes),
+                        _("Uploaded"): i18n.moment(v.uploaded_at),
+                        _("By"): v.uploaded_by,
+                        _("SHA-256"): v.sha256,
+                    }
+                    for v in document.versions
+                ],
+                "",
+            )
+            for v in document.versions:
+                st.download_button(
+                    _("Download version {version}").format(version=v.version),
+                    data=partial(document_bytes, v.id),
+                    file_name=v.original_filename,
+                    mime=v.media_type,
+                    key=f"w_download_{v.id}",
+                    on_click="ignore",
+                )
+            if can_manage:
+                with st.form(f"replace_document_{document.id}", clear_on_submit=True):
+                    new = st.file_uploader(
+                        _("New version"), type=filetypes.ACCEPTED_EXTENSIONS, key=f"w_replace_{document.id}"
+                    )
+                    if st.form_submit_button(_("Replace")):
+                        if new is None:
+                            st.error(_("Choose a file first."))
+                        else:
+                            replace_file(document, new)
+    if can_manage:
+        with st.form("upload_documents", clear_on_submit=True):
+            st.markdown(f"**{_('Add documents')}**")
+            chosen = st.file_uploader(
+                _("Files (PDF or images)"),
+                type=filetypes.ACCEPTED_EXTENSIONS,
+                accept_multiple_files=True,
+                key="w_documents_files",
+            )
+            typed_title = st.text_input(_("title"), key="w_documents_title", help=_("Empty: each file's name."))
+            picked = st.selectbox(
+                _("category"), CATEGORIES, format_func=CATEGORY_LABELS.get, key="w_documents_category"
+            )
+            if st.form_submit_button(_("Upload")):
+                if not chosen:
+                    st.error(_("Choose a file first."))
+                else:
+                    upload_files(chosen, typed_title, picked)
 with invoices:
     widgets.table(list(view.client_invoices), _("No client invoices."))
 with supplier:

@@ -1,0 +1,1 @@
+"""Travel documents: content-checked file types and the storage their bytes live in."""

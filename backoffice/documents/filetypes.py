@@ -1,0 +1,65 @@
+"""What a file really is, decided by its first bytes, not by its name.
+
+Only the kinds travel documents come in are accepted (PDF and photos). A file whose content
+is not one of them, or whose name claims another kind than its content (an HTML page or a
+program renamed `.pdf`), is refused: the name is what a client's computer will trust when it
+opens the download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from backoffice.domain.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class FileType:
+    media_type: str
+    extension: str
+    # Every extension a file of this type may carry in its name.
+    extensions: frozenset[str]
+
+
+PDF = FileType("application/pdf", "pdf", frozenset({"pdf"}))
+PNG = FileType("image/png", "png", frozenset({"png"}))
+JPEG = FileType("image/jpeg", "jpg", frozenset({"jpg", "jpeg"}))
+WEBP = FileType("image/webp", "webp", frozenset({"webp"}))
+HEIC = FileType("image/heic", "heic", frozenset({"heic", "heif"}))
+ACCEPTED = (PDF, PNG, JPEG, WEBP, HEIC)
+ACCEPTED_EXTENSIONS = sorted(e for t in ACCEPTED for e in t.extensions)
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"}
+
+
+def detect(data: bytes) -> FileType | None:
+    if data.startswith(b"%PDF-"):
+        return PDF
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if data.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return WEBP
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+        return HEIC
+    return None
+
+
+def check(filename: str, data: bytes, *, max_bytes: int) -> FileType:
+    """The type of `data`, or InvalidInput on field `file` saying what is wrong."""
+    if not data:
+        raise InvalidInput("file", f"{filename!r} is empty")
+    if len(data) > max_bytes:
+        raise InvalidInput("file", f"{filename!r} is larger than {max_bytes // (1024 * 1024)} MB")
+    found = detect(data)
+    if found is None:
+        raise InvalidInput(
+            "file", f"{filename!r} is not a PDF or an image (accepted: {', '.join(ACCEPTED_EXTENSIONS)})"
+        )
+    extension = PurePath(filename).suffix.lower().lstrip(".")
+    if extension not in found.extensions:
+        raise InvalidInput(
+            "file", f"{filename!r} is named .{extension or '(none)'} but its content is {found.extension.upper()}"
+        )
+    return found
