@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -25,7 +25,7 @@ pipeline_app = typer.Typer(help="Run the daily pipeline (Dagster, in this proces
 app.add_typer(pipeline_app, name="pipeline")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
 
@@ -46,7 +46,6 @@ def _parse_date(value: str, field: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         _fail(f"{field}: {value!r} is not a date (YYYY-MM-DD)")
-        raise  # unreachable: _fail exits
 
 
 def database_ready() -> str:
