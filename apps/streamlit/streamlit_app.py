@@ -1,10 +1,11 @@
 """The router: who is logged in decides which pages exist. Run: streamlit run apps/streamlit/streamlit_app.py"""
 
 import streamlit as st
-from ui import i18n, state, widgets
+from ui import i18n, mail_loop, state, widgets
 
 st.set_page_config(page_title="Back-office", page_icon=":material/luggage:", layout="wide")
 state.init()
+mail_loop.start()
 _ = i18n.gettext
 
 if state.actor() is None:

@@ -1,4 +1,4 @@
-"""Accounts: create, list, authenticate. Passwords are argon2id hashes, never stored in clear."""
+"""Accounts: create, list, authenticate, choose a language. Passwords are argon2id hashes, never stored in clear."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from backoffice.services.unit_of_work import UnitOfWork
 _hasher = PasswordHasher()
 LOGIN_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 10
+LOCALES = ("fr", "en")
 # Verified when the login is unknown, so a wrong login costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
@@ -38,7 +39,7 @@ def _validate(login: str, role: str, password: str, locale: str) -> None:
         raise InvalidInput("role", f"{role!r} is not one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if locale not in ("fr", "en"):
+    if locale not in LOCALES:
         raise InvalidInput("locale", "must be 'fr' or 'en'")
 
 
@@ -111,3 +112,23 @@ def authenticate(uow: UnitOfWork, login: str, password: str) -> Actor:
     audit.record(uow.conn, login, "login")
     uow.commit()
     return actor
+
+
+def set_locale(uow: UnitOfWork, actor: Actor, locale: str) -> Actor:
+    """Change the actor's own interface language ('fr' or 'en'); returns the actor as now stored."""
+    if locale not in LOCALES:
+        raise InvalidInput("locale", "must be 'fr' or 'en'")
+    row = uow.conn.execute(
+        sa.text("SELECT locale FROM app.users WHERE login = :login AND is_active FOR UPDATE"), {"login": actor.login}
+    ).first()
+    if row is None:  # deactivated since logging in
+        raise AuthenticationFailed()
+    # The version moves so that an administrator's edit based on the old row is refused, not lost.
+    uow.conn.execute(
+        sa.text("UPDATE app.users SET locale = :locale, version = version + 1 WHERE login = :login"),
+        {"locale": locale, "login": actor.login},
+    )
+    audit.record(uow.conn, actor.login, "set_locale", before={"locale": row.locale}, after={"locale": locale})
+    refreshed = load_actor(uow, actor.login)
+    uow.commit()
+    return refreshed

@@ -1,4 +1,4 @@
-"""Small pieces shared by pages: the account sidebar and how values are shown."""
+"""Small pieces shared by pages: the account sidebar (language, log out) and how values are shown."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui import i18n, state
+from backoffice.domain.errors import DomainError
+from backoffice.domain.permissions import Actor
+from backoffice.services.unit_of_work import UnitOfWork
+from backoffice.services.users import set_locale
+from ui import i18n, readers, state
 
 _ = i18n.gettext
+# Each language named in itself: a user who cannot read the current one still finds theirs.
+LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 
 
 def account_sidebar() -> None:
@@ -18,7 +24,28 @@ def account_sidebar() -> None:
         return
     with st.sidebar:
         st.markdown(f"**{who.login}** · {_(who.role)}")
+        chosen = st.selectbox(
+            _("Language"),
+            list(LANGUAGE_NAMES),
+            index=list(LANGUAGE_NAMES).index(who.locale),
+            format_func=LANGUAGE_NAMES.__getitem__,
+            key="w_language",
+        )
+        if chosen != who.locale:
+            _change_language(who, chosen)
         st.button(_("Log out"), on_click=state.sign_out, key="w_logout")
+
+
+def _change_language(who: Actor, locale: str) -> None:
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            refreshed = set_locale(uow, who, locale)
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+        return
+    state.sign_in(refreshed)
+    # Everything drawn so far is in the old language: start again so the whole interface switches.
+    st.rerun()
 
 
 def table(rows: list[dict[str, Any]], empty: str, **options: Any) -> None:
