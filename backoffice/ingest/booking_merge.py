@@ -11,6 +11,8 @@ bumps the version when it changes them).
 
 from __future__ import annotations
 
+from backoffice.db.sale_total import active_sale_total
+
 CREATE_STAGE = """
 CREATE TEMP TABLE stage_booking (
     dossier_number text NOT NULL,
@@ -75,17 +77,23 @@ ORDER BY dossier_number, version, updated_at;
 
 # The dossier's sale total, computed before the upsert so the row is written once: updating it
 # afterwards rewrote every dossier row and all its indexes (five of them GIN) a second time.
-# It sums the price lines the version has once INSERT_PRICE_LINES has run (those stored for it
-# already, which are immutable, plus the snapshot's lines not stored yet), cancelled services out.
-STAGE_TOTALS = """
+# The Devis' definition (backoffice.db.sale_total) over the lines the dossier has once
+# INSERT_PRICE_LINES has run: the version's booking lines (those stored for it already, which
+# are immutable, plus the snapshot's lines not stored yet) and every line recorded here
+# (adjustments, regulations...), with the snapshot's cancelled services.
+STAGE_TOTALS = f"""
 CREATE TEMP TABLE stage_total ON COMMIT DROP AS
 WITH lines AS (
-    SELECT p.dossier_number, p.service_id, p.sale_total
+    SELECT p.dossier_number, p.service_id, p.origin, p.sale_total
     FROM stage_winner w
     JOIN app.price_lines p
       ON p.dossier_number = w.dossier_number AND p.origin = 'booking' AND p.booking_version = w.version
     UNION ALL
-    SELECT w.dossier_number, l.service_id, (l.quantity * l.unit_sale_amount)::numeric(14,2)
+    SELECT p.dossier_number, p.service_id, p.origin, p.sale_total
+    FROM stage_winner w
+    JOIN app.price_lines p ON p.dossier_number = w.dossier_number AND p.origin <> 'booking'
+    UNION ALL
+    SELECT w.dossier_number, l.service_id, 'booking', (l.quantity * l.unit_sale_amount)::numeric(14,2)
     FROM stage_winner w,
          jsonb_to_recordset(w.doc -> 'lines') AS l(service_id text, line_id text, quantity integer,
                                                   unit_sale_amount numeric(14,2))
@@ -97,11 +105,7 @@ WITH lines AS (
     FROM stage_winner w, jsonb_array_elements(w.doc -> 'services') e
     WHERE e ->> 'status' = 'cancelled'
 )
-SELECT w.dossier_number, coalesce(sum(x.sale_total) FILTER (WHERE c.service_id IS NULL), 0) AS sale_total
-FROM stage_winner w
-LEFT JOIN lines x USING (dossier_number)
-LEFT JOIN cancelled c ON c.dossier_number = x.dossier_number AND c.service_id = x.service_id
-GROUP BY w.dossier_number;
+{active_sale_total("stage_winner", "lines", "cancelled")};
 """
 
 # The platform owns a dossier's state: a newer snapshot replaces it, and bumps the row's

@@ -16,6 +16,7 @@ from backoffice.services.documents import (
     replace_document,
     upload_document,
 )
+from backoffice.services.price_adjustments import add_price_adjustment
 from backoffice.services.unit_of_work import UnitOfWork
 
 _ = i18n.gettext
@@ -75,6 +76,17 @@ tabs = st.tabs(
 )
 devis, client_tab, travellers, services, payments, modifications, documents, invoices, supplier, history = tabs
 
+ADJUSTMENT_WIDGETS = (
+    "w_adjust_service",
+    "w_adjust_label",
+    "w_adjust_quantity",
+    "w_adjust_vat",
+    "w_adjust_sale",
+    "w_adjust_purchase",
+    "w_adjust_currency",
+    "w_adjust_reason",
+)
+
 with devis:
     widgets.table(
         [
@@ -102,6 +114,58 @@ with devis:
         _("Purchase total (active lines)"),
         " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency),
     )
+    who = state.actor()
+    if who is not None and who.can("price_adjustment"):
+        # Not cleared on submit, so a refused form keeps what was typed; emptied after success.
+        with st.form("price_adjustment"):
+            st.markdown(f"**{_('Add a price adjustment')}**")
+            service_ids = ["", *(sv.service_id for sv in view.services)]
+            service_labels = {sv.service_id: f"{sv.service_id} · {sv.label}" for sv in view.services}
+            chosen_service = st.selectbox(
+                _("service_id"),
+                service_ids,
+                format_func=lambda sid: service_labels.get(sid, _("No service")),
+                key="w_adjust_service",
+            )
+            adjust_label = st.text_input(_("label"), key="w_adjust_label")
+            left, right = st.columns(2)
+            adjust_quantity = left.number_input(_("quantity"), min_value=1, value=1, step=1, key="w_adjust_quantity")
+            adjust_vat = right.text_input(
+                _("vat_rate"), value="0", key="w_adjust_vat", help=_("A rate: 0.20 for 20 %.")
+            )
+            adjust_sale = left.text_input(
+                _("unit_sale_amount"), value="0.00", key="w_adjust_sale", help=_("Negative for a discount.")
+            )
+            adjust_purchase = right.text_input(_("unit_purchase_amount"), value="0.00", key="w_adjust_purchase")
+            adjust_currency = right.text_input(_("purchase_currency"), value=currency, key="w_adjust_currency")
+            adjust_reason = st.text_area(_("reason"), key="w_adjust_reason")
+            if st.form_submit_button(_("Add the adjustment")):
+                try:
+                    with UnitOfWork(readers.engine()) as uow:
+                        add_price_adjustment(
+                            uow,
+                            who,
+                            dossier_number=number,
+                            service_id=chosen_service or None,
+                            label=adjust_label,
+                            quantity=int(adjust_quantity),
+                            unit_sale_amount=adjust_sale,
+                            unit_purchase_amount=adjust_purchase,
+                            purchase_currency=adjust_currency.strip().upper(),
+                            vat_rate=adjust_vat,
+                            reason=adjust_reason,
+                            expected_version=s.version,
+                            idempotency_key=state.idempotency_key("price_adjustment"),
+                        )
+                except DomainError as exc:
+                    st.error(i18n.error(exc))
+                else:
+                    # The new line and totals are the confirmation: the page is drawn again from the database.
+                    state.renew_key("price_adjustment")
+                    for widget in ADJUSTMENT_WIDGETS:
+                        ss.pop(widget, None)
+                    readers.dossier.clear()
+                    st.rerun()
 
 with client_tab:
     address = client.address or {}
