@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     smtp_max_attempts: int = 10  # then a mail is marked failed and shown in the Outbox
     siren: str = "000000000"
     billing_tolerance: Decimal = Decimal("1.00")
+    refund_approval_threshold: Decimal = Decimal("1000.00")  # above it, a second person approves
     default_locale: str = "fr"
 
     @property

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bench import harness
 from bench.report import Figure, failed, write_report
 
-FIGURES = ("ingest", "matching")
+FIGURES = ("ingest", "matching", "regulations")
 
 
 def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True) -> list[Figure]:
@@ -31,6 +31,10 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
         found, note = _matching(scale, url)
         figures += found
         notes += [note] if note else []
+    if only in (None, "regulations"):
+        from bench import regulations
+
+        figures += regulations.measure(scale, url)
     # Other work on a shared machine slows the baseline and ours alike, but not equally: say how busy it was.
     notes.append(
         f"Load average (1 min) on the {os.cpu_count()} cores: {load_before:.1f} when this run started, "

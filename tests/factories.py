@@ -181,3 +181,80 @@ def build_price_lines_mart(database_url: str) -> None:
     from backoffice.dbt_runner import run_dbt
 
     run_dbt(["run", "--select", "+dossier_price_lines"], database_url=database_url)
+
+
+def bulk_dossiers(
+    engine: Engine, count: int, *, prefix: str = "BK-2099-", supplier_code: str = "HOTEL01", kind: str = "hotel"
+) -> list[str]:
+    """`count` confirmed EUR dossiers in a few set-based statements (fast enough for 10,000), each
+    with one service S1 of `supplier_code`/`kind` and one booking line (sale 1000.00, purchase 800.00)."""
+    numbers = f"SELECT '{prefix}' || lpad(i::text, 6, '0') AS n FROM generate_series(1, :count) AS i"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"""INSERT INTO app.dossiers (dossier_number, platform_version, status, channel, brand, currency,
+                        departure_date, return_date, destination, destination_country, client_id, client_first_name,
+                        client_last_name, sale_total, created_at, updated_at)
+                    SELECT n, 1, 'confirmed', 'web', 'Soleil', 'EUR', current_date + 60, current_date + 67,
+                           'Lisbonne', 'PT', 'C-' || n, 'Paul', 'Bulk ' || n, 1000.00, now(), now()
+                    FROM ({numbers}) x"""
+            ),
+            {"count": count},
+        )
+        conn.execute(
+            sa.text(
+                f"""INSERT INTO app.services (dossier_number, service_id, kind, supplier_code, label, status)
+                    SELECT n, 'S1', :kind, :supplier, 'Hotel Miramar', 'confirmed' FROM ({numbers}) x"""
+            ),
+            {"count": count, "kind": kind, "supplier": supplier_code},
+        )
+        conn.execute(
+            sa.text(
+                f"""INSERT INTO app.price_lines (dossier_number, service_id, line_id, origin, booking_version, label,
+                        quantity, unit_sale_amount, sale_currency, unit_purchase_amount, purchase_currency, vat_rate,
+                        supplier_code)
+                    SELECT n, 'S1', 'L1', 'booking', 1, 'Double room', 2, 500.00, 'EUR', 400.00, 'EUR', 0.10, :supplier
+                    FROM ({numbers}) x"""
+            ),
+            {"count": count, "supplier": supplier_code},
+        )
+    return [f"{prefix}{i:06d}" for i in range(1, count + 1)]
+
+
+def supplier(
+    engine: Engine, code: str, *, name: str | None = None, email: str | None = None, language: str = "fr"
+) -> str:
+    """A row of app.suppliers, with the contact the modification mails use."""
+    with engine.begin() as conn:
+        _insert(
+            conn,
+            "app.suppliers",
+            {
+                "supplier_code": code,
+                "name": name or f"Supplier {code}",
+                "country": "FR",
+                "currency": "EUR",
+                "ledger_account": f"401{code}",
+                "email": email,
+                "language": language,
+            },
+        )
+    return code
+
+
+def invoice_seller(engine: Engine, brand: str = "*", **overrides: Any) -> None:
+    """The seller printed on client invoices (migration 0012 seeds one; `db` empties it)."""
+    row = {
+        "brand": brand,
+        "legal_name": "Voyages Soleil SAS",
+        "address_line": "12 rue du Port",
+        "postal_code": "13002",
+        "city": "Marseille",
+        "country": "FR",
+        "vat_number": "FR12345678901",
+        "siren": "345678901",
+        "licence": "IM013100001",
+        **overrides,
+    }
+    with engine.begin() as conn:
+        _insert(conn, "app.invoice_sellers", row)

@@ -6,6 +6,7 @@ from ui import i18n, mail_loop, state, widgets
 st.set_page_config(page_title="Back-office", page_icon=":material/luggage:", layout="wide")
 state.init()
 mail_loop.start()
+widgets.refresh_actor()
 _ = i18n.gettext
 
 if state.actor() is None:
@@ -16,8 +17,30 @@ else:
         st.Page("app_pages/liste.py", title=_("Dossiers"), icon=":material/search:", url_path="liste", default=True),
         st.Page("app_pages/dossier.py", title=_("Dossier"), icon=":material/folder_open:", url_path="dossier"),
     ]
+    if state.actor().can("record_payment"):
+        pages.append(
+            st.Page(
+                "app_pages/unattributed.py",
+                title=_("Payments without a dossier"),
+                icon=":material/account_balance:",
+                url_path="unattributed",
+            )
+        )
+    if state.actor().can("mass_regulation"):
+        pages.append(
+            st.Page(
+                "app_pages/regulations.py",
+                title=_("Regulations"),
+                icon=":material/price_change:",
+                url_path="regulations",
+            )
+        )
     if state.actor().can("view_outbox"):
         pages.append(
             st.Page("app_pages/outbox.py", title=_("Outbox"), icon=":material/outgoing_mail:", url_path="outbox")
+        )
+    if state.actor().can("manage_users"):
+        pages.append(
+            st.Page("app_pages/admin.py", title=_("Admin"), icon=":material/admin_panel_settings:", url_path="admin")
         )
 st.navigation(pages).run()

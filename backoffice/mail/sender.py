@@ -42,6 +42,9 @@ _CLAIM = sa.text(
        LIMIT 1
        FOR UPDATE SKIP LOCKED"""
 )
+_ATTACHMENTS = sa.text(
+    "SELECT filename, media_type, data FROM app.outbox_attachments WHERE mail_id = :id ORDER BY position"
+)
 _SENT = sa.text(
     """UPDATE app.outbox_mails SET state = 'sent', attempts = attempts + 1, sent_at = :now, last_error = NULL
        WHERE id = :id"""
@@ -76,7 +79,7 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_RETRY)
 
 
-def _message(row: Any, sender: str) -> EmailMessage:
+def _message(row: Any, sender: str, attachments: list[Any]) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.to_address
@@ -84,10 +87,15 @@ def _message(row: Any, sender: str) -> EmailMessage:
     message["Message-ID"] = row.message_id
     # The queuing time, not the sending time: every attempt sends the same message.
     message["Date"] = format_datetime(row.created_at)
-    message["Content-Language"] = row.language
     message.set_content(row.body_text)
     if row.body_html is not None:
         message.add_alternative(row.body_html, subtype="html")
+    # Each attachment turns the message into multipart/mixed, the bodies staying its first part.
+    for attachment in attachments:
+        maintype, _, subtype = attachment.media_type.partition("/")
+        message.add_attachment(bytes(attachment.data), maintype=maintype, subtype=subtype, filename=attachment.filename)
+    # Set last: turning the message multipart moves the Content-* headers set before to the inner part.
+    message["Content-Language"] = row.language
     return message
 
 
@@ -148,10 +156,11 @@ def deliver_due(
                 row = conn.execute(_CLAIM, {"now": now}).first()
                 if row is None:
                     break
+                message = _message(row, sender, conn.execute(_ATTACHMENTS, {"id": row.id}).all())
                 try:
                     if smtp is None:
                         smtp = smtplib.SMTP(smtp_host, smtp_port, timeout=timeout)
-                    smtp.send_message(_message(row, sender), from_addr=sender, to_addrs=[row.to_address])
+                    smtp.send_message(message, from_addr=sender, to_addrs=[row.to_address])
                 except (OSError, smtplib.SMTPException) as exc:  # SMTPException is an OSError too
                     outcome = _classify(exc)
                 else:

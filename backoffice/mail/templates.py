@@ -19,6 +19,8 @@ KINDS = (
     "supplier_modification",
     "travel_book",
     "balance_charge_failed",
+    "client_invoice",
+    "client_credit_note",
 )
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"

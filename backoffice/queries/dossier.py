@@ -17,7 +17,12 @@ from sqlalchemy.engine import Connection
 
 from backoffice.domain.errors import NotFound
 from backoffice.queries.search import MONEY_MOVING
+from backoffice.services.client_invoices import ClientInvoice, list_invoices
 from backoffice.services.documents import Document, list_documents
+from backoffice.services.modifications import ModificationRequest, list_modifications
+from backoffice.services.payments import DOSSIER_PAYMENTS
+from backoffice.services.refunds import Refund, list_refunds
+from backoffice.services.travel_book import Sending, list_sendings
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,10 @@ class Payment:
     provider_reference: str | None
     payer_name: str | None
     origin: str
+    voucher_code: str | None = None
+    reason: str | None = None
+    created_by: str = "platform"
+    refund_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,10 +159,15 @@ class DossierView:
     due_to_date: Decimal
     history: tuple[AuditEvent, ...]
     # Filled by the issues that bring modifications, documents and invoicing; empty until then.
-    modifications: tuple[dict[str, Any], ...] = field(default=())
+    modifications: tuple[ModificationRequest, ...] = field(default=())
     documents: tuple[Document, ...] = field(default=())
-    client_invoices: tuple[dict[str, Any], ...] = field(default=())
+    client_invoices: tuple[ClientInvoice, ...] = field(default=())
     supplier_invoices: tuple[dict[str, Any], ...] = field(default=())
+    refunds: tuple[Refund, ...] = field(default=())
+    # The travel book: the agent's flag, the sending mode, and every sending, newest first.
+    travel_book_complete: bool = False
+    travel_book_mode: str = "automatic"
+    travel_book_sendings: tuple[Sending, ...] = field(default=())
 
     @property
     def balance_outstanding(self) -> Decimal:
@@ -229,8 +243,10 @@ def dossier_view(conn: Connection, dossier_number: str, *, today: date | None = 
         for r in _rows(
             conn,
             """SELECT payment_id, received_at, method, amount, currency, status, provider,
-                      provider_reference, payer_name, origin
-               FROM app.payments WHERE dossier_number = :number ORDER BY received_at, payment_id""",
+                      provider_reference, payer_name, origin, voucher_code, reason, created_by, refund_of
+               FROM """
+            + DOSSIER_PAYMENTS
+            + " p ORDER BY received_at, payment_id",
             dossier_number,
         )
     )
@@ -256,4 +272,10 @@ def dossier_view(conn: Connection, dossier_number: str, *, today: date | None = 
         due_to_date=sum((s.amount for s in schedule if s.due_date <= today), Decimal("0.00")),
         history=history,
         documents=tuple(list_documents(conn, dossier_number)),
+        client_invoices=tuple(list_invoices(conn, dossier_number)),
+        refunds=tuple(list_refunds(conn, dossier_number)),
+        modifications=tuple(list_modifications(conn, dossier_number)),
+        travel_book_complete=head["travel_book_complete"],
+        travel_book_mode=head["travel_book_mode"],
+        travel_book_sendings=tuple(list_sendings(conn, dossier_number)),
     )

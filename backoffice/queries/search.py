@@ -136,7 +136,7 @@ def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], di
         where.append(
             """(SELECT coalesce(sum(ps.amount), 0) FROM app.payment_schedule ps
                 WHERE ps.dossier_number = d.dossier_number AND ps.due_date <= :today)
-               > (SELECT coalesce(sum(p.amount), 0) FROM app.payments p
+               > (SELECT coalesce(sum(p.amount), 0) FROM app.dossier_payments p
                   WHERE p.dossier_number = d.dossier_number AND p.status = ANY(:money_moving))"""
         )
         params["money_moving"] = list(MONEY_MOVING)
@@ -184,6 +184,16 @@ def search(
     total = result[0]["total"] if result else _count(conn, where, params)
     rows = tuple(SearchRow(**{k: v for k, v in r.items() if k != "total"}) for r in result)
     return SearchPage(rows=rows, total=total, page=page, page_size=page_size)
+
+
+def matching_numbers_sql(
+    criteria: SearchCriteria, *, today: date | None = None, now: datetime | None = None
+) -> tuple[str, dict[str, Any]]:
+    """SQL selecting the `dossier_number` of every dossier matching `criteria` (all of them, not
+    one page), with its parameters: for actions on "what the Liste shows", such as a mass
+    regulation, so that the selection is exactly the agent's search."""
+    where, params = _where(validate(criteria), today or date.today(), now or datetime.now(UTC))
+    return f"SELECT d.dossier_number FROM app.dossiers d WHERE {' AND '.join(where) or 'true'}", params
 
 
 def _count(conn: Connection, where: list[str], params: dict[str, Any]) -> int:

@@ -1,5 +1,8 @@
 """Travel documents of a dossier: upload, replace (a new version, the old ones kept), list, read.
 
+Uploading or replacing a document of a dossier whose travel book is complete and automatic
+queues the updated book in the same transaction (backoffice.services.travel_book).
+
 The bytes are written to storage before the row that names them commits. If the transaction
 then rolls back (a stale version, a crash, a lost connection), the file stays behind with no
 row: harmless, because nothing reads a file no row names, and its random name is never reused.
@@ -23,7 +26,7 @@ from backoffice.documents import filetypes
 from backoffice.documents.storage import LocalStorage, Storage, new_name
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
 from backoffice.domain.permissions import Actor
-from backoffice.services import audit, idempotency
+from backoffice.services import audit, idempotency, travel_book
 from backoffice.services.unit_of_work import UnitOfWork
 
 CATEGORIES = ("ticket", "voucher", "insurance", "itinerary", "other")
@@ -199,7 +202,12 @@ def upload_document(
         ),
         {"n": dossier_number, "title": title, "category": category, "by": actor.login},
     ).scalar_one()
-    created = _insert_version(uow, actor, document_id, 1, upload, storage or default_storage())
+    storage = storage or default_storage()
+    created = _insert_version(uow, actor, document_id, 1, upload, storage)
+    try:
+        travel_book.after_document_change(uow.conn, actor, dossier_number, storage)
+    except DomainError as error:
+        _refuse(uow, actor, action, dossier_number, error)
     audit.record(
         uow.conn,
         actor.login,
@@ -255,7 +263,12 @@ def replace_document(
     if current.version != expected_version:
         stale = StaleVersion(f"document {document_id}", expected_version, current.version)
         _refuse(uow, actor, action, document.dossier_number, stale)
-    created = _insert_version(uow, actor, document_id, current.version + 1, upload, storage or default_storage())
+    storage = storage or default_storage()
+    created = _insert_version(uow, actor, document_id, current.version + 1, upload, storage)
+    try:
+        travel_book.after_document_change(uow.conn, actor, document.dossier_number, storage)
+    except DomainError as error:
+        _refuse(uow, actor, action, document.dossier_number, error)
     audit.record(
         uow.conn,
         actor.login,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from factories import APP_SCRIPT, PASSWORD
 from streamlit.testing.v1 import AppTest
 
@@ -106,3 +107,24 @@ def test_saving_a_search_adds_a_shortcut(seeded: dict[str, str]) -> None:
     assert not at.exception
     assert [s.value for s in at.success] == ["Recherche enregistrée."]
     assert any(b.label == "Les Martin" for b in at.button)
+
+
+def test_editing_a_saved_search_renames_it_and_replaces_its_criteria(seeded: dict[str, str], db: sa.Engine) -> None:
+    at = log_in("alice")
+    at.text_input(key="w_criterion_client_name").input("martin")
+    at.button(key="FormSubmitter:search-Rechercher").click().run()
+    at.text_input(key="w_save_name").input("Les Martin")
+    at.button(key="FormSubmitter:save_search-Enregistrer").click().run()
+    saved_id = next(b.key for b in at.button if b.key and b.key.startswith("w_delete_")).removeprefix("w_delete_")
+    at.text_input(key="w_criterion_client_name").input("dupont")
+    at.button(key="FormSubmitter:search-Rechercher").click().run()
+    at.text_input(key=f"w_edit_name_{saved_id}").input("Les Dupont")
+    at.checkbox(key=f"w_edit_replace_{saved_id}").check()
+    at.button(key=f"FormSubmitter:edit_search_{saved_id}-Enregistrer les modifications").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Recherche modifiée."]
+    labels = [b.label for b in at.button]
+    assert "Les Dupont" in labels and "Les Martin" not in labels
+    with db.connect() as conn:
+        stored = conn.execute(sa.text("SELECT criteria, version FROM app.saved_searches")).one()
+    assert stored.criteria["criteria"]["client_name"] == "dupont" and stored.version == 2

@@ -55,3 +55,17 @@ def test_without_the_permission_the_form_is_hidden(
     at = open_devis("carla", seeded["dupont"])
     assert not at.exception
     assert not [b for b in at.button if b.key == SUBMIT]
+
+
+def test_an_english_user_submits_the_form_too(seeded: dict[str, str], price_lines_mart: None) -> None:
+    """Widgets translated by a format function keep working in English: AppTest maps each chosen
+    option back to its label outside the script run, where the session's language is unknown."""
+    at = open_devis("bob", seeded["dupont"])
+    at.selectbox(key="w_adjust_service").set_value("H1")
+    at.text_input(key="w_adjust_label").input("Goodwill gesture")
+    at.text_input(key="w_adjust_sale").input("-5.00")
+    at.text_area(key="w_adjust_reason").input("late transfer")
+    at = at.button(key="FormSubmitter:price_adjustment-Add the adjustment").click().run()
+    assert not at.exception and not at.error
+    lines = at.tabs[0].dataframe[0].value
+    assert list(lines[lines["Origin"] == "adjustment"]["Reason"]) == ["late transfer"]

@@ -4,7 +4,7 @@ from functools import partial
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
-from ui import i18n, readers, state, widgets
+from ui import i18n, invoices_section, modifications_section, payments_section, readers, regulation_form, state, widgets
 
 from backoffice.documents import filetypes
 from backoffice.domain.errors import DomainError, NotFound
@@ -17,6 +17,7 @@ from backoffice.services.documents import (
     upload_document,
 )
 from backoffice.services.price_adjustments import add_price_adjustment
+from backoffice.services.travel_book import send_travel_book, set_travel_book
 from backoffice.services.unit_of_work import UnitOfWork
 
 _ = i18n.gettext
@@ -120,11 +121,13 @@ with devis:
         with st.form("price_adjustment"):
             st.markdown(f"**{_('Add a price adjustment')}**")
             service_ids = ["", *(sv.service_id for sv in view.services)]
-            service_labels = {sv.service_id: f"{sv.service_id} · {sv.label}" for sv in view.services}
+            service_labels = {"": _("No service")} | {
+                sv.service_id: f"{sv.service_id} · {sv.label}" for sv in view.services
+            }
             chosen_service = st.selectbox(
                 _("service_id"),
                 service_ids,
-                format_func=lambda sid: service_labels.get(sid, _("No service")),
+                format_func=service_labels.__getitem__,
                 key="w_adjust_service",
             )
             adjust_label = st.text_input(_("label"), key="w_adjust_label")
@@ -166,6 +169,8 @@ with devis:
                         ss.pop(widget, None)
                     readers.dossier.clear()
                     st.rerun()
+    if who is not None:
+        regulation_form.render(view, who)
 
 with client_tab:
     address = client.address or {}
@@ -210,42 +215,10 @@ with services:
     )
 
 with payments:
-    a, b, c = st.columns(3)
-    a.metric(_("Due so far"), money(view.due_to_date, currency))
-    b.metric(_("Paid"), money(view.paid_total, currency))
-    c.metric(_("Balance outstanding"), money(view.balance_outstanding, currency))
-    st.markdown(f"**{_('Payment schedule')}**")
-    widgets.table(
-        [
-            {
-                _("Due date"): i18n.day(p.due_date),
-                _("Amount"): money(p.amount, currency),
-                _("Kind"): _(p.kind),
-                _("Method"): _(p.method),
-            }
-            for p in view.schedule
-        ],
-        _("No payment schedule."),
-    )
-    st.markdown(f"**{_('Payments received')}**")
-    widgets.table(
-        [
-            {
-                _("Received"): i18n.moment(p.received_at),
-                _("Amount"): money(p.amount, p.currency),
-                _("Method"): _(p.method),
-                _("Status"): _(p.status),
-                _("Provider"): p.provider or "",
-                _("Reference"): p.provider_reference or "",
-                _("Payer"): p.payer_name or "",
-            }
-            for p in view.payments
-        ],
-        _("No payments."),
-    )
+    payments_section.render(view)
 
 with modifications:
-    widgets.table(list(view.modifications), _("No modifications."))
+    modifications_section.render(view, state.actor())
 # Literal ids, so the catalog check sees every category label.
 CATEGORY_LABELS = {
     "ticket": _("ticket"),
@@ -314,11 +287,110 @@ def replace_file(document: Document, file: UploadedFile) -> None:
     st.rerun()
 
 
+TRAVEL_BOOK_MODES = {
+    "automatic": _("Automatic: sent when complete, sent again after each new version"),
+    "manual": _("Manual: sent when an agent asks"),
+}
+SENDING_REASONS = {
+    "completed": _("Marked complete"),
+    "manual": _("Sent by an agent"),
+    "new_version": _("New version"),
+}
+TRAVEL_BOOK_WIDGETS = ("w_travel_book_complete", "w_travel_book_mode")
+
+
+def save_travel_book(complete: bool, mode: str) -> None:
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            change = set_travel_book(
+                uow,
+                actor,
+                dossier_number=number,
+                complete=complete,
+                mode=mode,
+                expected_version=s.version,
+                idempotency_key=state.idempotency_key("travel_book"),
+            )
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+        return
+    state.renew_key("travel_book")
+    for widget in TRAVEL_BOOK_WIDGETS:
+        ss.pop(widget, None)
+    readers.dossier.clear()
+    ss[state.FLASH] = _("Travel book queued for the client.") if change.sending_id else _("Travel book saved.")
+    st.rerun()
+
+
+def send_book_now() -> None:
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            send_travel_book(
+                uow, actor, dossier_number=number, idempotency_key=state.idempotency_key("send_travel_book")
+            )
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+        return
+    state.renew_key("send_travel_book")
+    readers.dossier.clear()
+    ss[state.FLASH] = _("Travel book queued for the client.")
+    st.rerun()
+
+
 actor = state.actor()
 can_manage = actor is not None and actor.can("manage_documents")
 
 with documents:
     widgets.flash()
+    st.markdown(f"**{_('Travel book')}**")
+    current_ids = tuple(sorted(d.current.id for d in view.documents))
+    last_sent = view.travel_book_sendings[0] if view.travel_book_sendings else None
+    up_to_date = last_sent is not None and last_sent.version_ids == current_ids
+    st.caption(
+        (_("Complete") if view.travel_book_complete else _("Not complete"))
+        + " · "
+        + TRAVEL_BOOK_MODES[view.travel_book_mode]
+        + " · "
+        + (
+            _("The client has the current versions.")
+            if up_to_date
+            else _("The client does not have the current versions.")
+        )
+    )
+    if can_manage:
+        with st.form("travel_book"):
+            chosen_complete = st.toggle(
+                _("Travel book complete"), value=view.travel_book_complete, key="w_travel_book_complete"
+            )
+            chosen_mode = st.radio(
+                _("Sending"),
+                list(TRAVEL_BOOK_MODES),
+                index=list(TRAVEL_BOOK_MODES).index(view.travel_book_mode),
+                format_func=TRAVEL_BOOK_MODES.get,
+                key="w_travel_book_mode",
+            )
+            if st.form_submit_button(_("Save")):
+                save_travel_book(chosen_complete, chosen_mode)
+        ready = view.travel_book_complete and view.documents and not up_to_date
+        if ready and st.button(_("Send the travel book now"), key="w_send_travel_book"):
+            send_book_now()
+    widgets.table(
+        [
+            {
+                _("When"): i18n.moment(sending.sent_at),
+                _("Who"): sending.sent_by,
+                _("Why"): SENDING_REASONS[sending.reason],
+                _("Versions"): ", ".join(
+                    f"{d.title} ({_('version {version}').format(version=d.version)})" for d in sending.documents
+                ),
+                _("Attached"): sending.attached,
+                _("Recipient"): sending.to_address,
+                _("Mail"): _(sending.mail_state),
+            }
+            for sending in view.travel_book_sendings
+        ],
+        _("The travel book has not been sent yet."),
+    )
     if not view.documents:
         st.caption(_("No documents."))
     for document in view.documents:
@@ -342,13 +414,19 @@ with documents:
                 "",
             )
             for v in document.versions:
-                st.download_button(
+                button, uploaded = st.columns([1, 2], vertical_alignment="center")
+                button.download_button(
                     _("Download version {version}").format(version=v.version),
                     data=partial(document_bytes, v.id),
                     file_name=v.original_filename,
                     mime=v.media_type,
                     key=f"w_download_{v.id}",
                     on_click="ignore",
+                )
+                uploaded.caption(
+                    _("{file}, uploaded {when} by {who}").format(
+                        file=v.original_filename, when=i18n.moment(v.uploaded_at), who=v.uploaded_by
+                    )
                 )
             if can_manage:
                 with st.form(f"replace_document_{document.id}", clear_on_submit=True):
@@ -379,7 +457,7 @@ with documents:
                 else:
                     upload_files(chosen, typed_title, picked)
 with invoices:
-    widgets.table(list(view.client_invoices), _("No client invoices."))
+    invoices_section.render(view)
 with supplier:
     widgets.table(list(view.supplier_invoices), _("No supplier invoices."))
 

@@ -10,7 +10,7 @@ from backoffice.domain.errors import DomainError
 from backoffice.queries import criteria as criteria_json
 from backoffice.queries.criteria import validate
 from backoffice.queries.search import SORT_KEYS
-from backoffice.services.saved_searches import SavedSearch, delete_search, save_search
+from backoffice.services.saved_searches import SavedSearch, delete_search, save_search, update_search
 from backoffice.services.unit_of_work import UnitOfWork
 
 _ = i18n.gettext
@@ -59,7 +59,8 @@ ss.setdefault(state.W_SORT, ss[state.SORT])
 ss.setdefault(state.W_DESCENDING, ss[state.DESCENDING])
 ss.setdefault(state.W_PAGE_SIZE, ss[state.PAGE_SIZE])
 a, b, c = st.columns([2, 1, 1])
-a.selectbox(_("Sort by"), list(SORT_KEYS), format_func=_, key=state.W_SORT, on_change=remember_view)
+tr = i18n.translator()
+a.selectbox(_("Sort by"), list(SORT_KEYS), format_func=tr, key=state.W_SORT, on_change=remember_view)
 b.toggle(_("Descending"), key=state.W_DESCENDING, on_change=remember_view)
 c.selectbox(_("Rows per page"), [25, 50, 100], key=state.W_PAGE_SIZE, on_change=remember_view)
 
@@ -101,7 +102,7 @@ with st.expander(_("Save this search")), st.form("save_search", clear_on_submit=
     name = st.text_input(_("name"), key=state.W_SAVE_NAME)
     roles = [None, "agent", "senior_agent", "accountant", "admin"] if actor.can("share_searches") else [None]
     share = st.selectbox(
-        _("Share with"), roles, format_func=lambda r: _("Only me") if r is None else _(r), key=state.W_SAVE_SHARE
+        _("Share with"), roles, format_func=lambda r: tr("Only me") if r is None else tr(r), key=state.W_SAVE_SHARE
     )
     if st.form_submit_button(_("Save")):
         try:
@@ -124,19 +125,62 @@ with st.expander(_("Save this search")), st.form("save_search", clear_on_submit=
             ss[state.FLASH] = _("Search saved.")
             st.rerun()
 
+
+def edit_saved(search: SavedSearch, name: str, share: str | None, replace: bool) -> None:
+    form = f"edit_search_{search.id}"
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            update_search(
+                uow,
+                actor,
+                search.id,
+                name=name,
+                criteria=ss[state.CRITERIA] if replace else search.criteria,
+                sort=ss[state.SORT] if replace else search.sort,
+                descending=ss[state.DESCENDING] if replace else search.descending,
+                shared_with_role=share,
+                expected_version=search.version,
+                idempotency_key=state.idempotency_key(form),
+            )
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+        return
+    state.renew_key(form)
+    readers.saved_searches.clear()
+    ss[state.FLASH] = _("Search updated.")
+    st.rerun()
+
+
 mine = [s for s in saved if s.owner == actor.login]
 if mine:
     with st.expander(_("My saved searches")):
         for search in mine:
-            left, right = st.columns([4, 1])
-            left.write(search.name if not search.shared_with_role else f"{search.name} · {_(search.shared_with_role)}")
-            if right.button(_("Delete"), key=f"w_delete_{search.id}"):
-                form = f"delete_{search.id}"
-                try:
-                    with UnitOfWork(readers.engine()) as uow:
-                        delete_search(uow, actor, search.id, idempotency_key=state.idempotency_key(form))
-                except DomainError as exc:
-                    st.error(i18n.error(exc))
-                else:
-                    readers.saved_searches.clear()
-                    st.rerun()
+            with st.container(border=True):
+                left, right = st.columns([4, 1])
+                shared = f" · {_(search.shared_with_role)}" if search.shared_with_role else ""
+                left.markdown(f"**{search.name}**{shared}")
+                if right.button(_("Delete"), key=f"w_delete_{search.id}"):
+                    form = f"delete_{search.id}"
+                    try:
+                        with UnitOfWork(readers.engine()) as uow:
+                            delete_search(uow, actor, search.id, idempotency_key=state.idempotency_key(form))
+                    except DomainError as exc:
+                        st.error(i18n.error(exc))
+                    else:
+                        readers.saved_searches.clear()
+                        st.rerun()
+                with st.form(f"edit_search_{search.id}"):
+                    new_name = st.text_input(_("name"), value=search.name, key=f"w_edit_name_{search.id}")
+                    share_options = list(dict.fromkeys([*roles, search.shared_with_role]))
+                    new_share = st.selectbox(
+                        _("Share with"),
+                        share_options,
+                        index=share_options.index(search.shared_with_role),
+                        format_func=lambda r: tr("Only me") if r is None else tr(r),
+                        key=f"w_edit_share_{search.id}",
+                    )
+                    replace = st.checkbox(
+                        _("Replace its criteria with the search shown above"), key=f"w_edit_replace_{search.id}"
+                    )
+                    if st.form_submit_button(_("Save changes")):
+                        edit_saved(search, new_name, new_share, replace)

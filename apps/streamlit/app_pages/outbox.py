@@ -29,7 +29,8 @@ elif st.button(_("Send now"), type="primary"):
         st.session_state[state.FLASH] = _("{sent} sent, {deferred} to retry, {failed} failed").format(**vars(report))
         st.rerun()
 
-chosen = st.selectbox(_("State"), [None, *STATES], format_func=lambda s: _("All") if s is None else _(s))
+tr = i18n.translator()
+chosen = st.selectbox(_("State"), [None, *STATES], format_func=lambda s: tr("All") if s is None else tr(s))
 try:
     with UnitOfWork(readers.engine()) as uow:
         mails = list_mails(uow, actor, state=chosen)

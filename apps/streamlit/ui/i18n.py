@@ -7,6 +7,7 @@ catalog shows its English id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -44,6 +45,16 @@ def language() -> str:
 
 def gettext(message: str) -> str:
     return catalog(language()).get(message, message)
+
+
+def translator() -> Callable[[str], str]:
+    """`gettext` bound to the language of this run, for a widget's `format_func`.
+
+    Streamlit may call a format function outside the script run that drew the widget (AppTest
+    does, to map the chosen option back to its label); `gettext` there would read no session
+    and answer in the default language, so the label would no longer be among the options."""
+    messages = catalog(language())
+    return lambda message: messages.get(message, message)
 
 
 def _babel() -> str:

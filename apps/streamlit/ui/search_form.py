@@ -59,15 +59,16 @@ def _days(name: str) -> int | None:
 
 def render() -> bool:
     """Draw the form; True when it was submitted."""
+    tr = i18n.translator()
     with st.form("search"):
         a, b, c = st.columns(3)
         a.text_input(_("dossier_number"), key=_key("dossier_number"), placeholder="BK-2026-")
         b.text_input(_("client_name"), key=_key("client_name"), placeholder=_("e.g. Dupont Jean"))
         c.text_input(_("email"), key=_key("email"))
-        a.multiselect(_("statuses"), STATUSES, format_func=_, key=_key("statuses"))
+        a.multiselect(_("statuses"), STATUSES, format_func=tr, key=_key("statuses"))
         options = sorted(set(readers.brands()) | set(st.session_state.get(_key("brands")) or []))
         b.multiselect(_("brands"), options, key=_key("brands"))
-        c.multiselect(_("channels"), CHANNELS, format_func=_, key=_key("channels"))
+        c.multiselect(_("channels"), CHANNELS, format_func=tr, key=_key("channels"))
         with st.expander(_("More criteria")):
             a, b, c = st.columns(3)
             a.text_input(_("destination"), key=_key("destination"))

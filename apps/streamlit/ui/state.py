@@ -35,9 +35,70 @@ W_SAVE_SHARE = "w_save_share"
 W_OPEN_NUMBER = "w_open_number"
 W_LOGIN = "w_login"
 W_PASSWORD = "w_password"
+W_NEW_PASSWORD = "w_new_password"
+W_NEW_PASSWORD_AGAIN = "w_new_password_again"
+# The login whose one-time password was just accepted: the login page then asks for a new one.
+PASSWORD_CHANGE = "password_change"
+# Why the last session ended (account disabled or password reset), shown once on the login page.
+SESSION_ENDED = "session_ended"
+# A one-time password the Admin page shows once, after the rerun that follows its creation.
+ONE_TIME_PASSWORD = "one_time_password"
 RESULTS_TABLE = "w_results"
+# Admin page. Per-account widgets add `_<login>` so each account's form starts from its own values.
+W_ADMIN_USER = "w_admin_user"
+W_ADMIN_NEW_LOGIN = "w_admin_new_login"
+W_ADMIN_NEW_NAME = "w_admin_new_name"
+W_ADMIN_NEW_ROLE = "w_admin_new_role"
+W_ADMIN_NEW_LOCALE = "w_admin_new_locale"
+W_ADMIN_EDIT_NAME = "w_admin_edit_name"
+W_ADMIN_EDIT_ROLE = "w_admin_edit_role"
+W_ADMIN_NEW_ROLE_ID = "w_admin_new_role_id"
+W_ADMIN_NEW_ROLE_LABEL = "w_admin_new_role_label"
+# The matrix editor's key is `w_admin_matrix_<generation>`: a new generation drops its pending edits.
+W_ADMIN_MATRIX = "w_admin_matrix"
+ADMIN_MATRIX_GENERATION = "admin_matrix_generation"
+# The roles (with their versions) the matrix editor was drawn from, kept until it is saved or reloaded.
+ADMIN_ROLES_SEEN = "admin_roles_seen"
+# Regulations page: the request and the preview shown, kept until applied or cancelled.
+REGULATION_PREVIEW = "regulation_preview"
+W_REGULATION_SOURCE = "w_regulation_source"
+W_REGULATION_NUMBERS = "w_regulation_numbers"
+W_REGULATION_UNDO_ID = "w_regulation_undo_id"
+W_REGULATION_UNDO_REASON = "w_regulation_undo_reason"
+# The regulation forms' adjustment widgets are `<prefix><field>`: the mass page's, and the Devis tab's.
+W_MASS_REGULATION = "w_mass_regulation_"
+W_DOSSIER_REGULATION = "w_dossier_regulation_"
 # Search form widgets: one per SearchCriteria field, named `w_criterion_<field>`.
 FORM_PREFIX = "w_criterion_"
+# Payments tab and the queue of payments without a dossier. A confirmation shown once after a write
+# (kept apart from FLASH, which the Documents tab shows and consumes on the same run).
+PAYMENTS_FLASH = "payments_flash"
+# The queue's assignment waiting for the agent's confirmation: payment, dossier, its version, reason.
+PENDING_ASSIGNMENT = "pending_assignment"
+W_PAY_METHOD = "w_pay_method"
+W_PAY_AMOUNT = "w_pay_amount"
+W_PAY_RECEIVED_ON = "w_pay_received_on"
+W_PAY_VOUCHER = "w_pay_voucher"
+W_PAY_REFERENCE = "w_pay_reference"
+W_PAY_PAYER = "w_pay_payer"
+W_PAY_NOTE = "w_pay_note"
+W_REFUND_PAYMENT = "w_refund_payment"
+W_REFUND_AMOUNT = "w_refund_amount"
+W_REFUND_REASON = "w_refund_reason"
+# Per pending refund: `w_refund_decision_<id>`.
+W_REFUND_DECISION = "w_refund_decision"
+W_ASSIGN_PAYMENT = "w_assign_payment"
+W_ASSIGN_DOSSIER = "w_assign_dossier"
+W_ASSIGN_REASON = "w_assign_reason"
+# Modifications tab: a confirmation shown once after a write (apart from FLASH, for the same reason
+# as PAYMENTS_FLASH); the record form's widgets; per request, `w_decide_reason_<id>`.
+MODIFICATION_FLASH = "modification_flash"
+W_MODIFICATION_KIND = "w_modification_kind"
+W_MODIFICATION_DESCRIPTION = "w_modification_description"
+W_MODIFICATION_CANCEL = "w_modification_cancel"
+W_MODIFICATION_ADD = "w_modification_add"
+W_MODIFICATION_FEES = "w_modification_fees"
+W_DECIDE_REASON = "w_decide_reason"
 
 DEFAULTS = {
     CRITERIA: SearchCriteria(),

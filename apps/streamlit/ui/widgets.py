@@ -7,15 +7,35 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from backoffice.domain.errors import DomainError
+from backoffice.domain.errors import AuthenticationFailed, DomainError
 from backoffice.domain.permissions import Actor
 from backoffice.services.unit_of_work import UnitOfWork
-from backoffice.services.users import set_locale
+from backoffice.services.users import load_actor, set_locale
 from ui import i18n, readers, state
 
 _ = i18n.gettext
 # Each language named in itself: a user who cannot read the current one still finds theirs.
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
+
+
+def refresh_actor() -> None:
+    """Re-read the logged-in account at every run, before any page calls a service.
+
+    A session keeps an `Actor`; without this, an account disabled (or whose password was reset)
+    would keep working until it logged out, and a role change would wait for the next login."""
+    who = state.actor()
+    if who is None:
+        return
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            current = load_actor(uow, who.login)
+    except AuthenticationFailed:
+        state.sign_out()
+        state.init()
+        st.session_state[state.SESSION_ENDED] = True
+        return
+    if current != who:
+        state.sign_in(current)
 
 
 def account_sidebar() -> None:

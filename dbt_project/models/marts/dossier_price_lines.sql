@@ -14,6 +14,22 @@ lines as (
     from {{ ref('stg_app__price_lines') }} as l
     inner join dossiers as d on d.dossier_number = l.dossier_number
     where l.origin <> 'booking' or l.booking_version = d.platform_version
+),
+
+-- A cancelled line and its reversal (a line with the opposite amounts pointing at it) net to
+-- zero; both show as inactive when both are in the Devis.
+reversed_pairs as (
+    select r.price_line_id as reversal_id, r.reverses_id as reversed_id
+    from lines as r
+    inner join lines as o on o.price_line_id = r.reverses_id
+),
+
+-- Both ends of each pair, one id a row, so the test below is a hash anti-join (an "in (a, b)"
+-- test would compare every line with every pair).
+reversed_ids as (
+    select reversal_id as price_line_id from reversed_pairs
+    union
+    select reversed_id from reversed_pairs
 )
 
 select
@@ -35,7 +51,10 @@ select
     l.purchase_total::numeric(14, 2) as purchase_total,
     l.vat_rate::numeric(6, 4) as vat_rate,
     -- A cancelled service no longer counts, except the fee its cancellation costs.
-    (s.status is distinct from 'cancelled' or l.origin = 'cancellation_fee')::boolean as is_active,
+    (
+        (s.status is distinct from 'cancelled' or l.origin = 'cancellation_fee')
+        and not exists (select 1 from reversed_ids as p where p.price_line_id = l.price_line_id)
+    )::boolean as is_active,
     l.created_at::timestamptz as created_at,
     l.created_by::text as created_by,
     l.reason::text as reason,

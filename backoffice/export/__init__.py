@@ -1,0 +1,1 @@
+"""The accounting export: the FEC file, its checks, and the files beside it."""

@@ -1,0 +1,193 @@
+"""FEC validation before a file is released: the line and entry checks of the DGFiP's Test Compta Demat.
+
+Reads the file as a stream (a fiscal year does not fit in memory as rows, its running totals do)
+and returns every fault with its line and column, in words an accountant can act on. A file with
+any fault must not be delivered. What is checked:
+
+- the header: the 18 column names of `fec.COLUMNS`, in order, and nothing else;
+- every line: 18 fields, decodable in the file's encoding;
+- mandatory fields: JournalCode, JournalLib, EcritureNum, EcritureDate, CompteNum, CompteLib,
+  PieceRef, PieceDate, EcritureLib, Debit, Credit, ValidDate;
+- fields that go in pairs: CompAuxNum/CompAuxLib, EcritureLet/DateLet, Montantdevise/Idevise;
+- CompteNum starting with three digits; dates as valid YYYYMMDD; amounts as digits with an optional
+  decimal comma and at most two decimals, no thousands separator;
+- not both a debit and a credit on one line;
+- per entry (JournalCode + EcritureNum): a single EcritureDate, PieceRef and ValidDate, and debits
+  equal to credits; entry lines contiguous in the file;
+- EcritureNum continuous per journal and fiscal year (the calendar year of EcritureDate): in the
+  file, each series' numbers follow each other without gap from its first one (a daily file starts
+  where the previous day's ended);
+- the file as a whole balanced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from backoffice.export.fec import COLUMNS, FecFormat
+
+MANDATORY = (
+    "JournalCode",
+    "JournalLib",
+    "EcritureNum",
+    "EcritureDate",
+    "CompteNum",
+    "CompteLib",
+    "PieceRef",
+    "PieceDate",
+    "EcritureLib",
+    "Debit",
+    "Credit",
+    "ValidDate",
+)
+PAIRS = (("CompAuxNum", "CompAuxLib"), ("EcritureLet", "DateLet"), ("Montantdevise", "Idevise"))
+DATES = ("EcritureDate", "PieceDate", "ValidDate", "DateLet")
+AMOUNTS = ("Debit", "Credit", "Montantdevise")
+AMOUNT = re.compile(r"^-?\d+(,\d{1,2})?$")
+ACCOUNT = re.compile(r"^\d{3}")
+INDEX = {name: i for i, name in enumerate(COLUMNS)}
+
+
+@dataclass(frozen=True)
+class Fault:
+    line: int  # 1 is the header
+    column: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.problem}"
+
+
+def _amount(value: str) -> Decimal:
+    return Decimal(value.replace(",", ".")) if value else Decimal(0)
+
+
+def _valid_date(value: str) -> bool:
+    if len(value) != 8 or not value.isdigit():
+        return False
+    try:
+        datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class _Entry:
+    journal: str
+    number: str
+    first_line: int
+    date: str
+    piece: str
+    valid: str
+    debit: Decimal = Decimal(0)
+    credit: Decimal = Decimal(0)
+
+
+def _close(entry: _Entry | None, faults: list[Fault]) -> None:
+    if entry is not None and entry.debit != entry.credit:
+        faults.append(
+            Fault(
+                entry.first_line,
+                None,
+                f"entry {entry.journal} {entry.number} is not balanced: debit {entry.debit} ≠ credit {entry.credit}",
+            )
+        )
+
+
+def _line_faults(n: int, row: list[str]) -> list[Fault]:
+    faults = []
+    value = dict(zip(COLUMNS, row, strict=True))
+    for name in MANDATORY:
+        if not value[name].strip():
+            faults.append(Fault(n, name, "is mandatory and empty"))
+    for a, b in PAIRS:
+        if bool(value[a].strip()) != bool(value[b].strip()):
+            faults.append(Fault(n, a if not value[a].strip() else b, f"{a} and {b} go together: one is empty"))
+    if value["CompteNum"] and not ACCOUNT.match(value["CompteNum"]):
+        faults.append(Fault(n, "CompteNum", f"{value['CompteNum']!r} does not start with three digits"))
+    for name in DATES:
+        if value[name] and not _valid_date(value[name]):
+            faults.append(Fault(n, name, f"{value[name]!r} is not a date as YYYYMMDD"))
+    for name in AMOUNTS:
+        if value[name] and not AMOUNT.match(value[name]):
+            faults.append(Fault(n, name, f"{value[name]!r} is not an amount such as 1234,56"))
+    if not value["EcritureNum"].isdigit() and value["EcritureNum"]:
+        faults.append(Fault(n, "EcritureNum", f"{value['EcritureNum']!r} is not a whole number"))
+    return faults
+
+
+def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
+    """Every fault of the file given as its raw lines (header first)."""
+    faults: list[Fault] = []
+    entry: _Entry | None = None
+    seen_entries: set[tuple[str, str]] = set()
+    last_number: dict[tuple[str, str], int] = {}
+    total_debit = total_credit = Decimal(0)
+    n = 0
+    for n, raw in enumerate(raw_lines, start=1):
+        try:
+            decoded = raw.decode(fmt.encoding)
+        except UnicodeDecodeError as exc:
+            faults.append(Fault(n, None, f"is not valid {fmt.encoding}: {exc.reason} at byte {exc.start}"))
+            continue
+        row = decoded.rstrip("\r\n").split(fmt.char)
+        if n == 1:
+            if tuple(row) != COLUMNS:
+                faults.append(Fault(1, None, f"header must be the 18 FEC column names in order, got {row!r}"))
+            continue
+        if len(row) != len(COLUMNS):
+            faults.append(Fault(n, None, f"has {len(row)} fields instead of {len(COLUMNS)}"))
+            continue
+        line_faults = _line_faults(n, row)
+        faults += line_faults
+        if line_faults:
+            continue
+        value = dict(zip(COLUMNS, row, strict=True))
+        debit, credit = _amount(value["Debit"]), _amount(value["Credit"])
+        if debit and credit:
+            faults.append(Fault(n, "Credit", "a line has a debit or a credit, not both"))
+        total_debit += debit
+        total_credit += credit
+        key = (value["JournalCode"], value["EcritureNum"])
+        if entry is None or (entry.journal, entry.number) != key:
+            _close(entry, faults)
+            if key in seen_entries:
+                faults.append(
+                    Fault(n, "EcritureNum", f"entry {key[0]} {key[1]} is split: its lines must follow each other")
+                )
+            seen_entries.add(key)
+            # Numbers run per journal and fiscal year (the calendar year of the entry date).
+            series = (key[0], value["EcritureDate"][:4])
+            number = int(value["EcritureNum"])
+            previous = last_number.get(series)
+            if previous is not None and number != previous + 1:
+                problem = f"journal {key[0]} jumps from entry {previous} to {number}: numbers must be continuous"
+                faults.append(Fault(n, "EcritureNum", problem))
+            last_number[series] = number
+            entry = _Entry(key[0], key[1], n, value["EcritureDate"], value["PieceRef"], value["ValidDate"])
+        else:
+            for name, kept in (("EcritureDate", entry.date), ("PieceRef", entry.piece), ("ValidDate", entry.valid)):
+                if value[name] != kept:
+                    faults.append(
+                        Fault(n, name, f"entry {key[0]} {key[1]} has two values: {kept!r} and {value[name]!r}")
+                    )
+        entry.debit += debit
+        entry.credit += credit
+    _close(entry, faults)
+    if n == 0:
+        faults.append(Fault(1, None, "the file is empty: it needs at least the header line"))
+    elif total_debit != total_credit:
+        faults.append(Fault(n, None, f"the file is not balanced: debits {total_debit} ≠ credits {total_credit}"))
+    return faults
+
+
+def check_file(path: Path, fmt: FecFormat) -> list[Fault]:
+    with path.open("rb") as handle:
+        return check_lines(handle, fmt)
