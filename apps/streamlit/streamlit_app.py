@@ -35,6 +35,10 @@ else:
                 url_path="regulations",
             )
         )
+    if state.actor().can("manage_suppliers"):
+        pages.append(
+            st.Page("app_pages/suppliers.py", title=_("Suppliers"), icon=":material/storefront:", url_path="suppliers")
+        )
     if state.actor().can("view_outbox"):
         pages.append(
             st.Page("app_pages/outbox.py", title=_("Outbox"), icon=":material/outgoing_mail:", url_path="outbox")

@@ -41,6 +41,7 @@ from backoffice.services import (
     refunds,
     regulations,
     saved_searches,
+    supplier_contacts,
     travel_book,
     users,
 )
@@ -383,6 +384,18 @@ SERVICES = [
         needs("issue_invoice"),
         lambda uow, a, w: client_invoices.issue_credit_note(
             uow, a, invoice_number="XX-FA-1999-000001", reason="matrix", idempotency_key=_key()
+        ),
+    ),
+    _svc(
+        "backoffice.services.supplier_contacts.list_supplier_contacts",
+        needs("manage_suppliers"),
+        lambda uow, a, w: supplier_contacts.list_supplier_contacts(uow, a),
+    ),
+    _svc(
+        "backoffice.services.supplier_contacts.set_supplier_contact",
+        needs("manage_suppliers"),
+        lambda uow, a, w: supplier_contacts.set_supplier_contact(
+            uow, a, supplier_code="NOPE", email="", language="fr", expected_version=1, idempotency_key=_key()
         ),
     ),
     _svc(

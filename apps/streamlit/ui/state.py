@@ -99,6 +99,7 @@ W_MODIFICATION_CANCEL = "w_modification_cancel"
 W_MODIFICATION_ADD = "w_modification_add"
 W_MODIFICATION_FEES = "w_modification_fees"
 W_DECIDE_REASON = "w_decide_reason"
+W_SUPPLIER_CODE = "w_supplier_code"
 
 DEFAULTS = {
     CRITERIA: SearchCriteria(),
