@@ -179,7 +179,7 @@ def pipeline_run(
     first: Annotated[str | None, typer.Option("--from", help="First day of a range, YYYY-MM-DD")] = None,
     last: Annotated[str | None, typer.Option("--to", help="Last day of the range (default: --from)")] = None,
 ) -> None:
-    """Run day partitions through Dagster in this process: ingest, quality checks, dbt build."""
+    """Run day partitions through Dagster in this process: ingest, quality checks, balance charges, dbt build."""
     import contextlib
     import io
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     siren: str = "000000000"
     billing_tolerance: Decimal = Decimal("1.00")
     refund_approval_threshold: Decimal = Decimal("1000.00")  # above it, a second person approves
+    provider_decline_rate: Decimal = Decimal("0.05")  # the payment simulator's random declines
+    provider_seed: int = 0  # the simulator's draws are a function of (seed, idempotency key)
+    balance_retry_days: tuple[int, ...] = (1, 3, 7)  # a declined charge is retried so long after the first
     default_locale: str = "fr"
 
     @property

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 
 import dagster as dg
 
@@ -21,6 +22,7 @@ INGEST_ASSETS = {
     "raw/payments": "payments",
     "raw/supplier_invoice_lines": "supplier_invoices",
 }
+BALANCES_ASSET = "app/balance_charge_attempts"
 
 
 class PipelineFailed(RuntimeError):
@@ -50,6 +52,9 @@ class PipelineSummary:
     checks_passed: int = 0
     checks_failed: int = 0
     checks_warned: int = 0  # failed checks of WARN severity: worth a look, the day still loads
+    # Automatic balance charges (assets/balances.py): counts, and amounts charged per currency.
+    balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("charged", "declined", "given_up"), 0))
+    balances_charged: dict[str, Decimal] = field(default_factory=dict)
     run_ids: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
@@ -65,6 +70,11 @@ class PipelineSummary:
             f"  dbt: {self.models_built} models built; checks: {self.checks_passed} passed,"
             f" {self.checks_warned} warned, {self.checks_failed} failed"
         )
+        amounts = ", ".join(f"{amount} {currency}" for currency, amount in sorted(self.balances_charged.items()))
+        out.append(
+            f"  balances: {self.balances['charged']} charged{f' ({amounts})' if amounts else ''},"
+            f" {self.balances['declined']} declined, {self.balances['given_up']} given up"
+        )
         return out
 
 
@@ -75,7 +85,8 @@ def run_days(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> PipelineSummary:
     """Materialise every day from `first` to `last` (inclusive), one run per day, in order;
-    the ingest assets every day, dbt with the last day's run.
+    the ingest assets every day; the balance charges and dbt with the last day's run (the charges
+    catch up on whatever fell due earlier in the range).
 
     `instance` defaults to the persistent one (pipelines.instance), so runs show in the Dagster UI.
     Raises PipelineFailed at the first day that fails; earlier days stay done. `progress` is
@@ -124,6 +135,15 @@ def _add(summary: PipelineSummary, result: dg.ExecuteInProcessResult) -> None:
             totals.rejected += int(meta["rows_rejected"].value)  # type: ignore[arg-type]
             totals.files += int(meta["files"].value)  # type: ignore[arg-type]
             totals.seconds += float(meta["duration_s"].value)  # type: ignore[arg-type]
+        elif key == BALANCES_ASSET:
+            meta = materialization.metadata
+            for count in summary.balances:
+                summary.balances[count] += int(meta[count].value)  # type: ignore[arg-type]
+            for name, value in meta.items():
+                if name.startswith("charged_"):
+                    currency = name.removeprefix("charged_")
+                    charged = Decimal(str(value.value))
+                    summary.balances_charged[currency] = summary.balances_charged.get(currency, Decimal(0)) + charged
         elif materialization.asset_key.path[0] not in ("raw", "app"):
             summary.models_built += 1
     for event in result.get_asset_check_evaluations():

@@ -33,6 +33,7 @@ from backoffice.mail import outbox, sender
 from backoffice.queries.criteria import SearchCriteria
 from backoffice.services import (
     admin,
+    balances,
     client_invoices,
     documents,
     modifications,
@@ -344,6 +345,13 @@ SERVICES = [
             reason="matrix",
             expected_version=1,
             idempotency_key=_key(),
+        ),
+    ),
+    _svc(
+        "backoffice.services.balances.charge_now",
+        needs("record_payment"),
+        lambda uow, a, w: balances.charge_now(
+            uow, a, dossier_number=MISSING_DOSSIER, seq=2, expected_version=1, idempotency_key=_key()
         ),
     ),
     _svc(

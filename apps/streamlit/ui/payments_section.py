@@ -1,5 +1,6 @@
-"""The Payments tab of a dossier: schedule with each item's state, payments received, refunds,
-and the forms to record a payment, ask for a refund, and approve or refuse someone else's."""
+"""The Payments tab of a dossier: schedule with each item's state, the automatic card charges,
+payments received, refunds, and the forms to record a payment, retry a declined charge, ask for a
+refund, and approve or refuse someone else's."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from backoffice.config import get_settings
 from backoffice.domain.errors import DomainError
 from backoffice.domain.permissions import Actor
 from backoffice.queries.dossier import DossierView
+from backoffice.services.balances import ItemCharges, charge_now, item_charges
 from backoffice.services.payments import METHODS, record_payment, schedule_states
 from backoffice.services.refunds import Refund, approve_refund, refund_method, refuse_refund, request_refund
 from backoffice.services.unit_of_work import UnitOfWork
@@ -42,6 +44,93 @@ def _state_label(state_id: str) -> str:
     }[state_id]
 
 
+def _charge_label(value: str) -> str:
+    """An attempt's state or the provider's decline reason, in the user's language."""
+    return {
+        "captured": _("captured"),
+        "declined": _("declined"),
+        "pending": _("pending"),
+        "insufficient_funds": _("insufficient funds"),
+        "card_expired": _("card expired"),
+        "do_not_honor": _("refused by the bank"),
+    }.get(value, value)
+
+
+def _charges(view: DossierView) -> dict[int, ItemCharges]:
+    with readers.engine().connect() as conn:
+        return item_charges(conn, view.summary.dossier_number)
+
+
+def _charges_table(view: DossierView, charges: dict[int, ItemCharges]) -> None:
+    if not charges:
+        return
+    kinds = {item.seq: item.kind for item in view.schedule}
+
+    def next_try(item: ItemCharges, attempt_no: int) -> str:
+        if attempt_no != item.attempts[-1].attempt_no:
+            return ""
+        if item.state == "given_up":
+            return _("given up")
+        return i18n.day(item.next_try) if item.next_try else ""
+
+    st.markdown(f"**{_('Automatic card charges')}**")
+    widgets.table(
+        [
+            {
+                _("Tried on"): i18n.day(a.attempted_on),
+                _("Kind"): _(kinds[a.seq]) if a.seq in kinds else str(a.seq),
+                _("Amount"): i18n.money(a.amount, a.currency),
+                _("State"): _charge_label(a.state),
+                _("Reason"): _charge_label(a.decline_reason) if a.decline_reason else "",
+                _("By"): _("daily run") if a.trigger == "schedule" else a.requested_by,
+                _("Reference"): a.provider_reference or "",
+                _("Next try"): next_try(item, a.attempt_no),
+            }
+            for item in charges.values()
+            for a in item.attempts
+        ],
+        "",
+    )
+
+
+def _retry_forms(view: DossierView, who: Actor, charges: dict[int, ItemCharges]) -> None:
+    """A "retry the charge now" button per declined card item still left to pay."""
+    left = {s.seq: s.remaining for s in schedule_states(view.schedule, view.paid_total, date.today())}
+    for item in charges.values():
+        if not item.retry_allowed or left.get(item.seq, 0) <= 0:
+            continue
+        form = f"charge_now_{item.seq}"
+        with st.form(form):
+            st.markdown(
+                _("The card charge of {amount} was declined.").format(
+                    amount=i18n.money(left[item.seq], view.summary.currency)
+                )
+            )
+            submitted = st.form_submit_button(_("Retry the charge now"))
+        if not submitted:
+            continue
+        try:
+            with UnitOfWork(readers.engine()) as uow:
+                attempt = charge_now(
+                    uow,
+                    who,
+                    dossier_number=view.summary.dossier_number,
+                    seq=item.seq,
+                    expected_version=view.summary.version,
+                    idempotency_key=state.idempotency_key(form),
+                )
+        except DomainError as exc:
+            st.error(i18n.error(exc))
+            return
+        if attempt.state == "captured":
+            message = _("Card charged: {amount}.").format(amount=i18n.money(attempt.amount, attempt.currency))
+        else:
+            message = _("The card was declined again ({reason}); the client was mailed.").format(
+                reason=_charge_label(attempt.decline_reason or "")
+            )
+        _done(form, (), message)
+
+
 def _done(form: str, widgets_to_clear: tuple[str, ...], message: str) -> None:
     """After a write: a fresh key for the form, its fields emptied, the dossier read again."""
     state.renew_key(form)
@@ -52,7 +141,7 @@ def _done(form: str, widgets_to_clear: tuple[str, ...], message: str) -> None:
     st.rerun()
 
 
-def _tables(view: DossierView) -> None:
+def _tables(view: DossierView, charges: dict[int, ItemCharges]) -> None:
     currency, money = view.summary.currency, i18n.money
     a, b, c = st.columns(3)
     a.metric(_("Due so far"), money(view.due_to_date, currency))
@@ -73,6 +162,7 @@ def _tables(view: DossierView) -> None:
         ],
         _("No payment schedule."),
     )
+    _charges_table(view, charges)
     st.markdown(f"**{_('Payments received')}**")
     widgets.table(
         [
@@ -269,12 +359,14 @@ def render(view: DossierView) -> None:
     message = ss.pop(state.PAYMENTS_FLASH, None)
     if message:
         st.success(message)
-    _tables(view)
+    charges = _charges(view)
+    _tables(view, charges)
     who = state.actor()
     if who is None:
         return
     _pending(view, who)
     if who.can("record_payment"):
+        _retry_forms(view, who, charges)
         _payment_form(view, who)
     if who.can("refund"):
         _refund_form(view, who)
