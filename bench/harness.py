@@ -32,14 +32,15 @@ class Scale:
     name: str
     snapshots: int  # booking snapshots in the one day folder the ingest figures load
     repeats: int  # each timed figure is the median of this many runs
-    pandas_rows: int  # rows timed for the to_sql baseline (rows/s is extrapolated past it)
+    pandas_rows: int  # dossiers timed for the to_sql baseline (rows/s is extrapolated past it)
+    large_day: int = 200_000  # snapshots in the one day whose load's peak memory is measured
 
 
 SCALES = {
-    "tiny": Scale("tiny", 300, 1, 300),  # the harness's own test
-    "small": Scale("small", 20_000, 3, 20_000),
-    "medium": Scale("medium", 200_000, 3, 100_000),
-    "full": Scale("full", 1_000_000, 3, 100_000),
+    "tiny": Scale("tiny", 300, 1, 300, 600),  # the harness's own test
+    "small": Scale("small", 20_000, 3, 20_000, 200_000),
+    "medium": Scale("medium", 200_000, 3, 100_000, 200_000),
+    "full": Scale("full", 1_000_000, 3, 100_000, 1_000_000),
 }
 
 
@@ -61,11 +62,26 @@ def timed(fn: Callable[[], Any], repeats: int, before: Callable[[], Any] | None 
     return Timing(statistics.median(runs), tuple(runs))
 
 
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes.
+
+    VmHWM rather than ru_maxrss: Linux carries ru_maxrss across fork + exec, so a spawned child
+    would report the parent's size at the fork (the harness holding its baselines' data) when
+    that is larger than anything the child does.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
 def _child(queue: multiprocessing.Queue, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         result = fn(*args)
-        # ru_maxrss is in KiB on Linux
-        queue.put(("ok", result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+        queue.put(("ok", result, peak_rss()))
     except BaseException as exc:  # the parent re-raises it with the child's message
         queue.put(("error", f"{type(exc).__name__}: {exc}", 0))
 
@@ -164,6 +180,11 @@ def landing(
 def booking_day(scale: Scale) -> Dataset:
     """One day folder holding `scale.snapshots` new dossiers (a one-day run writes only creations)."""
     return landing(scale, "bookings", 1, scale.snapshots)
+
+
+def large_booking_day(scale: Scale) -> Dataset:
+    """One day folder holding `scale.large_day` new dossiers, for the memory figure."""
+    return landing(scale, "bookings", 1, scale.large_day)
 
 
 # ---------------------------------------------------------------- machine

@@ -1,7 +1,8 @@
 """The day loop: plan each new dossier's life, then write everything that falls on the day.
 
 Outputs that fall on a later day wait in per-day buckets (already serialised), and a bucket is
-dropped once written, so memory is bounded by what the booking horizon keeps pending.
+dropped once written, so memory is bounded by what the booking horizon keeps pending; the day's
+own booking lines are written as its dossiers are planned, a chunk at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .ubl import render_ubl
 from .writer import CsvStream, Landing, csv_line, csv_text
 
 STATEMENT_MAX_LINES = 150
+PLAN_CHUNK = 5_000  # new dossiers planned at a time
 CSV_SUPPLIERS = tuple(s for s in SUPPLIERS if s.invoice_format == "csv")
 
 
@@ -100,12 +102,16 @@ def generate(
     seq = 0
     try:
         for day in range(days):
-            batch = []
-            for _ in range(dossiers_per_day):
-                seq += 1
-                batch.append((seq, st.next_dossier_number(day), day))
-            _absorb(st, plan_batch(ctx, st.cal, batch))
-            _write_day(st, day, st.next_dossier_number(day), dossiers_per_day, progress)
+            with _BookingsFile(st, day) as bookings:
+                for first in range(0, dossiers_per_day, PLAN_CHUNK):
+                    batch = []
+                    for _ in range(min(PLAN_CHUNK, dossiers_per_day - first)):
+                        seq += 1
+                        batch.append((seq, st.next_dossier_number(day), day))
+                    _absorb(st, plan_batch(ctx, st.cal, batch))
+                    bookings.write_pending()
+                bookings.ghost = st.next_dossier_number(day)
+            _write_day(st, day, dossiers_per_day, progress)
     finally:
         st.matches.close()
         st.billing.close()
@@ -131,25 +137,50 @@ def _absorb(st: _State, planned: list[Planned]) -> None:
         st.billing.rows(p.billing)
 
 
-def _write_day(st: _State, day: int, ghost: str, dossiers: int, progress: Callable[[int, int], None] | None) -> None:
+def _write_day(st: _State, day: int, dossiers: int, progress: Callable[[int, int], None] | None) -> None:
     st.counts["dossiers"] += dossiers
     rng = random.Random(f"{st.seed}:day:{day}")
-    _write_bookings(st, day, ghost)
     _write_payments(st, day, rng)
     _write_invoices(st, day, rng)
     if progress is not None:
         progress(day + 1, st.end)
 
 
-def _write_bookings(st: _State, day: int, ghost: str) -> None:
-    lines = st.bookings.pop(day, [])
-    st.counts["snapshots"] += len(lines)
-    path = st.landing.path("bookings", st.cal.iso(day), "bookings.jsonl")
-    if lines:
-        text, reason, key = malformed.booking(lines[0], ghost, day)
-        lines.append(text)
-        st.bad("bookings", st.landing.relative(path), len(lines), key, reason)
-    st.landing.write_text(path, "".join(f"{ln}\n" for ln in lines))
+class _BookingsFile:
+    """The day's bookings.jsonl, written as the day's dossiers are planned, PLAN_CHUNK at a time:
+    a day of a million new dossiers (~2.4 GB) never sits in memory. Lines come in the order a
+    whole-day write had them (updates of earlier dossiers first), then the malformed line."""
+
+    def __init__(self, st: _State, day: int) -> None:
+        self.st, self.day = st, day
+        self.path = st.landing.path("bookings", st.cal.iso(day), "bookings.jsonl")
+        self.first: str | None = None
+        self.count = 0
+        self.ghost = ""  # the dossier number of the malformed line, drawn after the day's dossiers
+
+    def __enter__(self) -> _BookingsFile:
+        self.file = self.path.open("w", encoding="utf-8", newline="")
+        return self
+
+    def write_pending(self) -> None:
+        lines = self.st.bookings.pop(self.day, [])
+        if lines and self.first is None:
+            self.first = lines[0]
+        self.count += len(lines)
+        self.file.writelines(f"{ln}\n" for ln in lines)
+
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        if failed is not None:
+            self.file.close()
+            return
+        self.write_pending()
+        self.st.counts["snapshots"] += self.count
+        if self.first is not None:
+            text, reason, key = malformed.booking(self.first, self.ghost, self.day)
+            self.file.write(f"{text}\n")
+            self.st.bad("bookings", self.st.landing.relative(self.path), self.count + 1, key, reason)
+        self.file.close()
+        self.st.landing.files += 1
 
 
 def _write_payments(st: _State, day: int, rng: random.Random) -> None:

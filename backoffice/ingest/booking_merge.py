@@ -1,27 +1,67 @@
 """Set-based SQL that merges the staged snapshots of one day into raw.* and app.*.
 
-Run in order, in the caller's transaction, after `stage_booking` and `stage_rejection` are
-filled by COPY. A snapshot is `unchanged` when raw.booking_snapshots already holds it (same
-dossier, version and updated_at), `stale` when the dossier already has a later one applied,
-`new` otherwise; the latest new snapshot of each dossier (highest version, then updated_at)
-becomes the dossier's state. A version re-sent with a later updated_at replaces the state but
-keeps the price lines first delivered for that version (lines are immutable; the platform
-bumps the version when it changes them).
+Run in order, in the caller's transaction, after the stage tables and `stage_rejection` are
+filled by COPY. The stage tables are typed, one per target (bookings.py fills them from the
+checked snapshots), keyed by `snap`, the snapshot's number in this load: the merge reads
+columns, never JSON. A snapshot is `unchanged` when raw.booking_snapshots already holds it
+(same dossier, version and updated_at), `stale` when the dossier already has a later one
+applied, `new` otherwise; the latest new snapshot of each dossier (highest version, then
+updated_at) becomes the dossier's state, and only those winners touch app.*. A version re-sent
+with a later updated_at replaces the state but keeps the price lines first delivered for that
+version (lines are immutable; the platform bumps the version when it changes them).
 """
 
 from __future__ import annotations
 
 from backoffice.db.sale_total import active_sale_total
 
+# Columns of each stage table after `snap`, in the order bookings.py writes them.
+BOOKING_COLUMNS = (
+    "dossier_number", "version", "updated_at", "payload", "file", "line", "status", "channel", "brand",
+    "agency_code", "currency", "departure_date", "return_date", "destination", "destination_country", "client_id",
+    "client_title", "client_first_name", "client_last_name", "client_email", "client_phone", "client_language",
+    "client_address", "created_at",
+)  # fmt: skip
+TRAVELLER_COLUMNS = ("traveller_id", "first_name", "last_name", "birth_date", "kind")
+SERVICE_COLUMNS = (
+    "service_id",
+    "kind",
+    "supplier_code",
+    "supplier_reference",
+    "label",
+    "start_date",
+    "end_date",
+    "status",
+)
+LINE_COLUMNS = (
+    "service_id", "supplier_code", "line_id", "label", "quantity", "unit_sale_amount", "unit_purchase_amount",
+    "purchase_currency", "vat_rate",
+)  # fmt: skip
+SCHEDULE_COLUMNS = ("seq", "due_date", "amount", "kind", "method")
+
 CREATE_STAGE = """
 CREATE TEMP TABLE stage_booking (
-    dossier_number text NOT NULL,
-    version        integer NOT NULL,
-    updated_at     timestamptz NOT NULL,
-    payload        jsonb NOT NULL,
-    doc            jsonb NOT NULL,
-    file           text NOT NULL,
-    line           integer NOT NULL
+    snap integer NOT NULL, dossier_number text NOT NULL, version integer NOT NULL, updated_at timestamptz NOT NULL,
+    payload jsonb NOT NULL, file text NOT NULL, line integer NOT NULL,
+    status text, channel text, brand text, agency_code text, currency text, departure_date date, return_date date,
+    destination text, destination_country text, client_id text, client_title text, client_first_name text,
+    client_last_name text, client_email text, client_phone text, client_language text, client_address jsonb,
+    created_at timestamptz
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_traveller (
+    snap integer NOT NULL, traveller_id text, first_name text, last_name text, birth_date date, kind text
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_service (
+    snap integer NOT NULL, service_id text, kind text, supplier_code text, supplier_reference text, label text,
+    start_date date, end_date date, status text
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_line (
+    snap integer NOT NULL, service_id text, supplier_code text, line_id text, label text, quantity integer,
+    unit_sale_amount numeric(14,2), unit_purchase_amount numeric(14,2), purchase_currency text,
+    vat_rate numeric(6,4)
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_schedule (
+    snap integer NOT NULL, seq integer, due_date date, amount numeric(14,2), kind text, method text
 ) ON COMMIT DROP;
 """
 
@@ -29,7 +69,7 @@ CLASSIFY = """
 CREATE TEMP TABLE stage_state ON COMMIT DROP AS
 WITH firsts AS (
     -- the same record delivered twice (another file, or twice in one) is loaded once
-    SELECT DISTINCT ON (dossier_number, version, updated_at) *
+    SELECT DISTINCT ON (dossier_number, version, updated_at) snap, dossier_number, version, updated_at, file, line
     FROM stage_booking
     ORDER BY dossier_number, version, updated_at, file, line
 ), applied AS (
@@ -49,7 +89,7 @@ SELECT f.*, a.version AS applied_version, a.updated_at AS applied_updated_at,
 FROM firsts f LEFT JOIN applied a USING (dossier_number);
 
 CREATE TEMP TABLE stage_winner ON COMMIT DROP AS
-SELECT DISTINCT ON (dossier_number) dossier_number, version, updated_at, doc
+SELECT DISTINCT ON (dossier_number) snap, dossier_number, version, updated_at
 FROM stage_state
 WHERE state = 'new'
 ORDER BY dossier_number, version DESC, updated_at DESC;
@@ -69,10 +109,10 @@ WHERE state = 'stale';
 
 INSERT_SNAPSHOTS = """
 INSERT INTO raw.booking_snapshots (dossier_number, version, updated_at, payload, file, line)
-SELECT dossier_number, version, updated_at, payload, file, line
-FROM stage_state
-WHERE state = 'new'
-ORDER BY dossier_number, version, updated_at;
+SELECT b.dossier_number, b.version, b.updated_at, b.payload, b.file, b.line
+FROM stage_state s JOIN stage_booking b USING (snap)
+WHERE s.state = 'new'
+ORDER BY b.dossier_number, b.version, b.updated_at;
 """
 
 # The dossier's sale total, computed before the upsert so the row is written once: updating it
@@ -87,23 +127,17 @@ WITH lines AS (
     SELECT p.dossier_number, p.service_id, p.origin, p.sale_total
     FROM stage_winner w
     JOIN app.price_lines p
-      ON p.dossier_number = w.dossier_number AND p.origin = 'booking' AND p.booking_version = w.version
-    UNION ALL
-    SELECT p.dossier_number, p.service_id, p.origin, p.sale_total
-    FROM stage_winner w
-    JOIN app.price_lines p ON p.dossier_number = w.dossier_number AND p.origin <> 'booking'
+      ON p.dossier_number = w.dossier_number AND (p.origin <> 'booking' OR p.booking_version = w.version)
     UNION ALL
     SELECT w.dossier_number, l.service_id, 'booking', (l.quantity * l.unit_sale_amount)::numeric(14,2)
-    FROM stage_winner w,
-         jsonb_to_recordset(w.doc -> 'lines') AS l(service_id text, line_id text, quantity integer,
-                                                  unit_sale_amount numeric(14,2))
+    FROM stage_winner w JOIN stage_line l USING (snap)
     WHERE NOT EXISTS (SELECT 1 FROM app.price_lines p
                       WHERE p.dossier_number = w.dossier_number AND p.origin = 'booking'
                         AND p.booking_version = w.version AND p.line_id = l.line_id)
 ), cancelled AS (
-    SELECT w.dossier_number, e ->> 'service_id' AS service_id
-    FROM stage_winner w, jsonb_array_elements(w.doc -> 'services') e
-    WHERE e ->> 'status' = 'cancelled'
+    SELECT w.dossier_number, s.service_id
+    FROM stage_winner w JOIN stage_service s USING (snap)
+    WHERE s.status = 'cancelled'
 )
 {active_sale_total("stage_winner", "lines", "cancelled")};
 """
@@ -116,13 +150,13 @@ INSERT INTO app.dossiers (
     departure_date, return_date, destination, destination_country, client_id, client_title,
     client_first_name, client_last_name, client_email, client_phone, client_language,
     client_address, created_at, updated_at, sale_total)
-SELECT w.dossier_number, w.version, d.status, d.channel, d.brand, d.agency_code, d.currency,
-       d.departure_date, d.return_date, d.destination, d.destination_country, d.client_id, d.client_title,
-       d.client_first_name, d.client_last_name, d.client_email, d.client_phone, d.client_language,
-       d.client_address, d.created_at, w.updated_at, t.sale_total
+SELECT w.dossier_number, w.version, b.status, b.channel, b.brand, b.agency_code, b.currency,
+       b.departure_date, b.return_date, b.destination, b.destination_country, b.client_id, b.client_title,
+       b.client_first_name, b.client_last_name, b.client_email, b.client_phone, b.client_language,
+       b.client_address, b.created_at, w.updated_at, t.sale_total
 FROM stage_winner w
-JOIN stage_total t USING (dossier_number),
-     jsonb_populate_record(NULL::app.dossiers, w.doc) d
+JOIN stage_booking b USING (snap)
+JOIN stage_total t ON t.dossier_number = w.dossier_number
 ORDER BY w.dossier_number
 ON CONFLICT (dossier_number) DO UPDATE SET
     platform_version = EXCLUDED.platform_version,
@@ -149,50 +183,59 @@ ON CONFLICT (dossier_number) DO UPDATE SET
     sale_total = EXCLUDED.sale_total;
 """
 
+# Children of a dossier that gets a new state: rows the new state no longer has are deleted
+# first (so the upsert that follows does not probe them), then rows are upserted, and a row
+# equal to what is stored is left alone (no dead tuple, no index entry) when a new version
+# changes only part of the dossier.
 MERGE_TRAVELLERS = """
-INSERT INTO app.travellers (dossier_number, traveller_id, first_name, last_name, birth_date, kind)
-SELECT w.dossier_number, t.traveller_id, t.first_name, t.last_name, t.birth_date, t.kind
-FROM stage_winner w, jsonb_populate_recordset(NULL::app.travellers, w.doc -> 'travellers') t
-ON CONFLICT (dossier_number, traveller_id) DO UPDATE SET
-    first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
-    birth_date = EXCLUDED.birth_date, kind = EXCLUDED.kind;
-
 DELETE FROM app.travellers x
 USING stage_winner w
 WHERE x.dossier_number = w.dossier_number
-  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(w.doc -> 'travellers') e
-                  WHERE e ->> 'traveller_id' = x.traveller_id);
+  AND NOT EXISTS (SELECT 1 FROM stage_traveller t WHERE t.snap = w.snap AND t.traveller_id = x.traveller_id);
+
+INSERT INTO app.travellers AS x (dossier_number, traveller_id, first_name, last_name, birth_date, kind)
+SELECT w.dossier_number, t.traveller_id, t.first_name, t.last_name, t.birth_date, t.kind
+FROM stage_winner w JOIN stage_traveller t USING (snap)
+ON CONFLICT (dossier_number, traveller_id) DO UPDATE SET
+    first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    birth_date = EXCLUDED.birth_date, kind = EXCLUDED.kind
+WHERE (x.first_name, x.last_name, x.birth_date, x.kind)
+    IS DISTINCT FROM (EXCLUDED.first_name, EXCLUDED.last_name, EXCLUDED.birth_date, EXCLUDED.kind);
 """
 
 MERGE_SERVICES = """
-INSERT INTO app.services (dossier_number, service_id, kind, supplier_code, supplier_reference, label,
-                          start_date, end_date, status)
-SELECT w.dossier_number, s.service_id, s.kind, s.supplier_code, s.supplier_reference, s.label,
-       s.start_date, s.end_date, s.status
-FROM stage_winner w, jsonb_populate_recordset(NULL::app.services, w.doc -> 'services') s
-ON CONFLICT (dossier_number, service_id) DO UPDATE SET
-    kind = EXCLUDED.kind, supplier_code = EXCLUDED.supplier_code,
-    supplier_reference = EXCLUDED.supplier_reference, label = EXCLUDED.label,
-    start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date, status = EXCLUDED.status;
-
 DELETE FROM app.services x
 USING stage_winner w
 WHERE x.dossier_number = w.dossier_number
-  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(w.doc -> 'services') e
-                  WHERE e ->> 'service_id' = x.service_id);
+  AND NOT EXISTS (SELECT 1 FROM stage_service s WHERE s.snap = w.snap AND s.service_id = x.service_id);
+
+INSERT INTO app.services AS x (dossier_number, service_id, kind, supplier_code, supplier_reference, label,
+                               start_date, end_date, status)
+SELECT w.dossier_number, s.service_id, s.kind, s.supplier_code, s.supplier_reference, s.label,
+       s.start_date, s.end_date, s.status
+FROM stage_winner w JOIN stage_service s USING (snap)
+ON CONFLICT (dossier_number, service_id) DO UPDATE SET
+    kind = EXCLUDED.kind, supplier_code = EXCLUDED.supplier_code,
+    supplier_reference = EXCLUDED.supplier_reference, label = EXCLUDED.label,
+    start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date, status = EXCLUDED.status
+WHERE (x.kind, x.supplier_code, x.supplier_reference, x.label, x.start_date, x.end_date, x.status)
+    IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.supplier_code, EXCLUDED.supplier_reference, EXCLUDED.label,
+                      EXCLUDED.start_date, EXCLUDED.end_date, EXCLUDED.status);
 """
 
 MERGE_SCHEDULE = """
-INSERT INTO app.payment_schedule (dossier_number, seq, due_date, amount, kind, method)
-SELECT w.dossier_number, p.seq, p.due_date, p.amount, p.kind, p.method
-FROM stage_winner w, jsonb_populate_recordset(NULL::app.payment_schedule, w.doc -> 'payment_schedule') p
-ON CONFLICT (dossier_number, seq) DO UPDATE SET
-    due_date = EXCLUDED.due_date, amount = EXCLUDED.amount, kind = EXCLUDED.kind, method = EXCLUDED.method;
-
 DELETE FROM app.payment_schedule x
 USING stage_winner w
 WHERE x.dossier_number = w.dossier_number
-  AND x.seq > jsonb_array_length(w.doc -> 'payment_schedule');
+  AND NOT EXISTS (SELECT 1 FROM stage_schedule s WHERE s.snap = w.snap AND s.seq = x.seq);
+
+INSERT INTO app.payment_schedule AS x (dossier_number, seq, due_date, amount, kind, method)
+SELECT w.dossier_number, s.seq, s.due_date, s.amount, s.kind, s.method
+FROM stage_winner w JOIN stage_schedule s USING (snap)
+ON CONFLICT (dossier_number, seq) DO UPDATE SET
+    due_date = EXCLUDED.due_date, amount = EXCLUDED.amount, kind = EXCLUDED.kind, method = EXCLUDED.method
+WHERE (x.due_date, x.amount, x.kind, x.method)
+    IS DISTINCT FROM (EXCLUDED.due_date, EXCLUDED.amount, EXCLUDED.kind, EXCLUDED.method);
 """
 
 # Price lines are immutable: a new version adds its own lines, older versions' lines stay.
@@ -203,13 +246,11 @@ INSERT INTO app.price_lines (
     unit_sale_amount, sale_currency, unit_purchase_amount, purchase_currency, vat_rate,
     supplier_code, source_type, source_id, created_at, created_by)
 SELECT w.dossier_number, l.service_id, l.line_id, 'booking', w.version, l.label, l.quantity,
-       l.unit_sale_amount, w.doc ->> 'currency', l.unit_purchase_amount, l.purchase_currency, l.vat_rate,
+       l.unit_sale_amount, b.currency, l.unit_purchase_amount, l.purchase_currency, l.vat_rate,
        l.supplier_code, 'booking_snapshot', w.dossier_number || '@v' || w.version, w.updated_at, 'platform'
-FROM stage_winner w,
-     jsonb_to_recordset(w.doc -> 'lines') AS l(
-         service_id text, line_id text, label text, quantity integer, unit_sale_amount numeric(14,2),
-         unit_purchase_amount numeric(14,2), purchase_currency text, vat_rate numeric(6,4),
-         supplier_code text)
+FROM stage_winner w
+JOIN stage_booking b USING (snap)
+JOIN stage_line l USING (snap)
 ORDER BY w.dossier_number, l.line_id
 ON CONFLICT (dossier_number, booking_version, line_id) WHERE origin = 'booking' DO NOTHING;
 """
@@ -220,18 +261,24 @@ SELECT b.file,
        count(*) FILTER (WHERE s.state = 'stale') AS stale,
        count(*) FILTER (WHERE s.state IS NULL OR s.state = 'unchanged') AS unchanged
 FROM stage_booking b
-LEFT JOIN stage_state s ON s.file = b.file AND s.line = b.line
+LEFT JOIN stage_state s USING (snap)
 GROUP BY b.file;
 """
 
-MERGE = (
-    CLASSIFY,
-    REJECT_STALE,
-    INSERT_SNAPSHOTS,
-    STAGE_TOTALS,
-    UPSERT_DOSSIERS,
-    MERGE_TRAVELLERS,
-    MERGE_SERVICES,
-    MERGE_SCHEDULE,
-    INSERT_PRICE_LINES,
+# One statement per entry, so that a profile of the load times each one.
+MERGE = tuple(
+    statement.strip().removesuffix(";")
+    for block in (
+        CLASSIFY,
+        REJECT_STALE,
+        INSERT_SNAPSHOTS,
+        STAGE_TOTALS,
+        UPSERT_DOSSIERS,
+        MERGE_TRAVELLERS,
+        MERGE_SERVICES,
+        MERGE_SCHEDULE,
+        INSERT_PRICE_LINES,
+    )
+    for statement in block.split(";\n\n")
+    if statement.strip()
 )

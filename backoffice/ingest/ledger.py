@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from backoffice.ingest.files import LandingFile
+
+if TYPE_CHECKING:  # only annotations here; the booking parser's worker imports this module without psycopg
+    import psycopg
 
 Rejection = tuple[str, int | None, str | None, str]  # file, line, record_key, reason
 
