@@ -114,10 +114,10 @@ def test_billing_status_and_matching_on_generated_data(db: Engine, tmp_path: Pat
     score = measure(db, landing / "ground_truth")
     assert score.lines > 1000, score.report()
     assert score.precision >= 0.999, score.report()
-    # Measured on generated data (docs/billing.md): automatic matches cover ~85 % of the lines
-    # that have a dossier; right suggestions bring it past 95 %.
-    assert score.recall >= 0.80, score.report()
-    assert score.recall_with_suggestions >= 0.95, score.report()
+    # Measured on generated data (docs/billing.md): automatic matches cover ~97-98 % of the lines
+    # that have a dossier (issue 4's target is 95 %); right suggestions add about a point.
+    assert score.recall >= 0.95, score.report()
+    assert score.recall_with_suggestions >= 0.96, score.report()
 
     _decisions_show_at_once(db)
 

@@ -48,8 +48,10 @@ rejected_lines as (
 reranked as (
     select
         c.supplier_code, c.invoice_number, c.line_number, c.dossier_number, c.match_method, c.score,
+        c.is_rule, c.clues, c.telling_clue,
         row_number() over w as candidate_rank,
-        case when lead(c.is_rule) over w = c.is_rule then lead(c.score) over w end as runner_up_score
+        case when lead(c.is_rule) over w = c.is_rule then lead(c.score) over w end as runner_up_score,
+        case when lead(c.is_rule) over w = c.is_rule then lead(c.clues) over w end as runner_up_clues
     from {{ ref('int_matching_candidates') }} as c
     inner join rejected_lines as rl using (supplier_code, invoice_number, line_number)
     where not exists (
@@ -59,7 +61,7 @@ reranked as (
     )
     window w as (
         partition by c.supplier_code, c.invoice_number, c.line_number
-        order by c.is_rule desc, c.score desc, c.dossier_number
+        order by c.is_rule desc, c.clues desc, c.score desc, c.dossier_number
     )
 ),
 
@@ -75,7 +77,7 @@ proposals as (
     union all
     select
         supplier_code, invoice_number, line_number, dossier_number, match_method,
-        greatest(0, score - {{ var('matching_runner_up_weight') }} * coalesce(runner_up_score, 0))::numeric(5, 4)
+        {{ matching_confidence('score', 'is_rule', 'clues', 'telling_clue', 'runner_up_score', 'runner_up_clues') }}
     from reranked
     where candidate_rank = 1
 ),

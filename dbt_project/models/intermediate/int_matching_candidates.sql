@@ -1,18 +1,18 @@
 {#- Every dossier a supplier invoice line may belong to, with the evidence for it. A table,
-    rebuilt after each ingestion: this is the heavy part (trigram and name searches), and it does
+    rebuilt after each ingestion: this is the heavy part (number and name searches), and it does
     not depend on accountants' decisions, which int_invoice_lines__matched applies on top at read
     time so that a decision shows at once.
 
-    Candidates always come from equality or trigram-index joins restricted to the line's supplier,
-    never from a cross join: rule 1 extracts dossier numbers from the reference with a pattern
-    (hash join), rule 2 joins the supplier's own booking references, the rest come from a trigram
-    search of the reference (pg_trgm %, served by the GIN index of int_matching_dossier_keys), a traveller
-    name token, an open amount of the same supplier, or a sibling line of the same invoice. -#}
+    Candidates always come from equality joins restricted to the line's supplier, never from a
+    cross join. Rules first: (1) a dossier number in the reference, as written or repaired when the
+    repair has one reading only (letter O for zero, two-digit year); (2) the supplier's own booking
+    reference. The other lines get candidates from clues: a dossier number one slip of a digit
+    away, a traveller's name, an amount still open for the dossier, a sibling line of the same
+    invoice. How many clues agree, and whether another dossier has as many, gives the confidence
+    (macro matching_confidence; docs/billing.md, "How a line finds its dossier"). -#}
 {{ config(
     schema='intermediate',
     materialized='table',
-    pre_hook="set pg_trgm.similarity_threshold = {{ var('matching_trigram_threshold') }}",
-    post_hook="reset pg_trgm.similarity_threshold",
     indexes=[{'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']}]
 ) }}
 
@@ -21,6 +21,7 @@ with lines as (
         supplier_code,
         invoice_number,
         line_number,
+        kind,
         invoice_date,
         currency,
         reference,
@@ -30,17 +31,35 @@ with lines as (
     from {{ ref('stg_app__supplier_invoice_lines') }}
 ),
 
+-- The reference as a dossier number someone retyped: a letter O where a zero is meant (no dossier
+-- number holds an O) and the two-digit year (BK-26-000123) written out. Both repairs have one
+-- reading only, so what they find is as certain as a number written right.
+repaired as (
+    select
+        *,
+        regexp_replace(
+            translate(ref_norm, 'O', '0'), '{{ var("dossier_number_short_year") }}', 'BK20\1\2', 'g'
+        ) as ref_fixed
+    from lines
+),
+
 dossiers as (
     select dossier_number, upper(regexp_replace(dossier_number, '[^A-Za-z0-9]', '', 'g')) as dossier_key
     from {{ ref('stg_app__dossiers') }}
 ),
 
--- Rule 1: a dossier number written in the reference, whatever the punctuation.
+-- Rule 1: a dossier number written in the reference, whatever the punctuation, as written or
+-- repaired.
 rule_dossier_number as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number, d.dossier_number
-    from lines as l
-    cross join lateral regexp_matches(l.ref_norm, '{{ var("dossier_number_pattern") }}', 'g') as m(found)
-    inner join dossiers as d on d.dossier_key = m.found[1]
+    select l.supplier_code, l.invoice_number, l.line_number, d.dossier_number, bool_or(m.as_written) as as_written
+    from repaired as l
+    cross join lateral (
+        select f.found[1], true from regexp_matches(l.ref_norm, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
+        union all
+        select f.found[1], false from regexp_matches(l.ref_fixed, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
+    ) as m(found, as_written)
+    inner join dossiers as d on d.dossier_key = m.found
+    group by l.supplier_code, l.invoice_number, l.line_number, d.dossier_number
 ),
 
 -- Rule 2: the supplier's own booking reference, only among that supplier's services: another
@@ -54,76 +73,210 @@ rule_supplier_reference as (
     where l.ref_norm <> ''
 ),
 
-ruled as (
-    select supplier_code, invoice_number, line_number from rule_dossier_number
+rule_pairs as (
+    select supplier_code, invoice_number, line_number, dossier_number from rule_dossier_number
     union
-    select supplier_code, invoice_number, line_number from rule_supplier_reference
+    select supplier_code, invoice_number, line_number, dossier_number from rule_supplier_reference
+),
+
+-- Lines a rule names exactly one dossier for: what they carry is taken as invoiced when judging
+-- which amounts are still open below.
+ruled_once as (
+    select supplier_code, invoice_number, line_number, min(dossier_number) as dossier_number
+    from rule_pairs
+    group by supplier_code, invoice_number, line_number
+    having count(*) = 1
 ),
 
 open_lines as (
     select l.*
-    from lines as l
+    from repaired as l
     where not exists (
-        select 1 from ruled as r
+        select 1 from rule_pairs as r
         where r.supplier_code = l.supplier_code and r.invoice_number = l.invoice_number
             and r.line_number = l.line_number
     )
 ),
 
--- A mistyped dossier number: trigram neighbours of the reference, same supplier.
-by_trigram as (
-    select l.supplier_code, l.invoice_number, l.line_number, sd.dossier_number
+-- A dossier number with one slip of a digit: one lost (BK-2026-00123), one extra, one wrong or two
+-- swapped. Each reading of the reference one edit away is looked up among the supplier's dossier
+-- keys (a b-tree equality join: never a comparison with every dossier). Numbers that close are
+-- often several: the clue then names none of them on its own (see the confidence).
+reference_numbers as (
+    select l.supplier_code, l.invoice_number, l.line_number, m.found[1] as year, m.found[2] as digits
     from open_lines as l
-    inner join {{ ref('int_matching_dossier_keys') }} as sd on sd.supplier_code = l.supplier_code
-    -- Only references that look like a number: names and words are searched by token below. A typed
-    -- O for a zero is the commonest slip in a number: compared without it. % uses the threshold
-    -- set by the pre-hook, served by the trigram index on dossier_key.
-    -- The explicit similarity keeps the meaning when the hook's setting is absent (unit tests).
-    where l.ref_norm ~ '[0-9]{4}' and translate(l.ref_norm, 'O', '0') % sd.dossier_key
-        and similarity(translate(l.ref_norm, 'O', '0'), sd.dossier_key) >= {{ var('matching_trigram_threshold') }}
+    cross join lateral regexp_matches(l.ref_fixed, '{{ var("dossier_number_near") }}', 'g') as m(found)
 ),
 
--- A traveller's last name written in the reference (DUPONT/JEAN, Dupont Jean).
-reference_tokens as (
-    select l.supplier_code, l.invoice_number, l.line_number, t.token
+near_keys as (
+    -- a digit put back at one of the six places
+    select r.*, left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 1) as near
+    from reference_numbers as r
+    cross join generate_series(0, 5) as p(pos)
+    cross join generate_series(0, 9) as g(digit)
+    where {{ dbt.length('r.digits') }} = 5
+    union all
+    -- one digit too many
+    select r.*, left(r.digits, p.pos) || substr(r.digits, p.pos + 2)
+    from reference_numbers as r
+    cross join generate_series(0, 6) as p(pos)
+    where {{ dbt.length('r.digits') }} = 7
+    union all
+    -- one digit wrong
+    select r.*, left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 2)
+    from reference_numbers as r
+    cross join generate_series(0, 5) as p(pos)
+    cross join generate_series(0, 9) as g(digit)
+    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> g.digit::text
+    union all
+    -- two neighbours swapped
+    select r.*, left(r.digits, p.pos) || substr(r.digits, p.pos + 2, 1) || substr(r.digits, p.pos + 1, 1)
+        || substr(r.digits, p.pos + 3)
+    from reference_numbers as r
+    cross join generate_series(0, 4) as p(pos)
+    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> substr(r.digits, p.pos + 2, 1)
+),
+
+by_near_number as (
+    select distinct k.supplier_code, k.invoice_number, k.line_number, sd.dossier_number
+    from near_keys as k
+    inner join {{ ref('int_matching_dossier_keys') }} as sd
+        on sd.supplier_code = k.supplier_code and sd.dossier_key = 'BK' || k.year || k.near
+),
+
+-- A traveller's name written in the reference (DUPONT/JEAN, Dupont Jean, LE GALL/THEO): the last
+-- name as whole words, and whether the first name of the same traveller is there too. Candidates
+-- come from an equality join on the first word of the last name, then both are checked as words.
+reference_words as (
+    select
+        l.supplier_code,
+        l.invoice_number,
+        l.line_number,
+        l.invoice_date,
+        ' ' || trim(regexp_replace(app.normalise_text(l.reference), '[^a-z]+', ' ', 'g')) || ' ' as words
     from open_lines as l
-    cross join lateral regexp_split_to_table(app.normalise_text(l.reference), '[^a-z]+') as t(token)
+    where l.reference ~ '[A-Za-z]{2}'
+),
+
+reference_tokens as (
+    select distinct rw.supplier_code, rw.invoice_number, rw.line_number, rw.invoice_date, rw.words, t.token
+    from reference_words as rw
+    cross join lateral regexp_split_to_table(trim(rw.words), ' ') as t(token)
     where {{ dbt.length('t.token') }} >= 2
 ),
 
-traveller_names as (
-    select distinct dossier_number, app.normalise_text(last_name) as name
+travellers as (
+    select
+        dossier_number,
+        trim(regexp_replace(app.normalise_text(last_name), '[^a-z]+', ' ', 'g')) as last_name,
+        trim(regexp_replace(app.normalise_text(first_name), '[^a-z]+', ' ', 'g')) as first_name
     from {{ ref('stg_app__travellers') }}
 ),
 
 by_name as (
-    select distinct rt.supplier_code, rt.invoice_number, rt.line_number, tn.dossier_number
+    select
+        rt.supplier_code,
+        rt.invoice_number,
+        rt.line_number,
+        tr.dossier_number,
+        bool_or(rt.words like '% ' || tr.first_name || ' %') as full_name
     from reference_tokens as rt
-    inner join traveller_names as tn on tn.name = rt.token
+    inner join travellers as tr on split_part(tr.last_name, ' ', 1) = rt.token
     inner join {{ ref('int_matching_dossier_keys') }} as sd
-        on sd.dossier_number = tn.dossier_number and sd.supplier_code = rt.supplier_code
+        on sd.dossier_number = tr.dossier_number and sd.supplier_code = rt.supplier_code
+        -- names are common: only dossiers the invoice date fits (see date_plausible)
+        and rt.invoice_date between sd.booked_on - 3 and sd.last_date + {{ var('matching_days_after_service') }}
+    where rt.words like '% ' || tr.last_name || ' %'
+    group by rt.supplier_code, rt.invoice_number, rt.line_number, tr.dossier_number
 ),
 
--- Amounts a line of that supplier may carry for a dossier: everything expected, one service,
--- or one price line, in the purchase currency.
+-- What the rules already found invoiced per dossier and supplier, credit notes subtracted.
+ruled_invoiced as (
+    select r.dossier_number, l.supplier_code, l.currency,
+        sum(case when l.kind = 'credit_note' then -l.amount_incl_tax else l.amount_incl_tax end) as invoiced
+    from ruled_once as r
+    inner join lines as l using (supplier_code, invoice_number, line_number)
+    group by r.dossier_number, l.supplier_code, l.currency
+),
+
+expected as (
+    select
+        e.dossier_number,
+        e.supplier_code,
+        e.currency,
+        e.expected_amount,
+        e.expected_amount - coalesce(ri.invoiced, 0) as still_open
+    from {{ ref('int_expected__by_dossier_supplier') }} as e
+    left join ruled_invoiced as ri using (dossier_number, supplier_code, currency)
+),
+
+-- Amounts a line of that supplier may carry for a dossier, in the purchase currency. An invoice:
+-- everything expected, what is still open, one service or one price line, as long as the dossier
+-- is not already fully invoiced by lines the rules found. A credit note: what was invoiced beyond
+-- what is expected, or a service the dossier cancelled.
 amount_targets as (
-    select dossier_number, supplier_code, currency, expected_amount as amount
-    from {{ ref('int_expected__by_dossier_supplier') }}
+    select dossier_number, supplier_code, currency, 'invoice' as kind, amount
+    from (
+        select dossier_number, supplier_code, currency, expected_amount as amount from expected
+        where still_open > 0
+        union
+        select dossier_number, supplier_code, currency, still_open from expected
+        where still_open > 0 and still_open < expected_amount
+        union
+        select p.dossier_number, p.supplier_code, p.purchase_currency, p.amount
+        from (
+            select dossier_number, supplier_code, purchase_currency, sum(purchase_total) as amount
+            from {{ ref('dossier_price_lines') }}
+            where is_active
+            group by dossier_number, supplier_code, service_id, purchase_currency
+            union
+            select dossier_number, supplier_code, purchase_currency, purchase_total
+            from {{ ref('dossier_price_lines') }}
+            where is_active
+        ) as p
+        inner join expected as e
+            on e.dossier_number = p.dossier_number and e.supplier_code = p.supplier_code
+            and e.currency = p.purchase_currency
+        where e.still_open > 0
+    ) as i
     union
-    select dossier_number, supplier_code, purchase_currency, sum(purchase_total)
+    select dossier_number, supplier_code, currency, 'credit_note', -still_open
+    from expected
+    where still_open < 0
+    union
+    select dossier_number, supplier_code, purchase_currency, 'credit_note', sum(purchase_total)
     from {{ ref('dossier_price_lines') }}
-    where is_active
+    where service_status = 'cancelled' and origin <> 'cancellation_fee'
     group by dossier_number, supplier_code, service_id, purchase_currency
-    union
-    select dossier_number, supplier_code, purchase_currency, purchase_total
-    from {{ ref('dossier_price_lines') }}
-    where is_active
 ),
 
 by_amount as (
     select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number
     from open_lines as l
     inner join amount_targets as a
+        on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
+        and a.amount = l.amount_incl_tax
+),
+
+-- Every amount a dossier carries for the supplier, open or not (a cancelled service, one already
+-- invoiced): a line may be a late or duplicate invoice of it, so a dossier holding the same
+-- amount makes an open amount elsewhere no proof.
+amounts_held as (
+    select dossier_number, supplier_code, purchase_currency as currency, purchase_total as amount
+    from {{ ref('dossier_price_lines') }}
+    union
+    select dossier_number, supplier_code, purchase_currency, sum(purchase_total)
+    from {{ ref('dossier_price_lines') }}
+    group by dossier_number, supplier_code, service_id, purchase_currency
+    union
+    select dossier_number, supplier_code, currency, expected_amount
+    from expected
+),
+
+by_amount_held as (
+    select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number
+    from open_lines as l
+    inner join amounts_held as a
         on a.supplier_code = l.supplier_code and a.currency = l.currency and a.amount = l.amount_incl_tax
 ),
 
@@ -131,11 +284,7 @@ by_amount as (
 -- dossier the rest of its invoice names, when the invoice names only one.
 single_dossier_invoices as (
     select supplier_code, invoice_number, min(dossier_number) as dossier_number
-    from (
-        select * from rule_dossier_number
-        union all
-        select * from rule_supplier_reference
-    ) as r
+    from rule_pairs
     group by supplier_code, invoice_number
     having count(distinct dossier_number) = 1
 ),
@@ -148,17 +297,21 @@ by_sibling as (
 ),
 
 pairs as (
-    select *, 'dossier_number' as source from rule_dossier_number
+    select supplier_code, invoice_number, line_number, dossier_number,
+        case when as_written then 'dossier_number' else 'repaired_number' end as source, false as full_name
+    from rule_dossier_number
     union all
-    select *, 'supplier_reference' from rule_supplier_reference
+    select *, 'supplier_reference', false from rule_supplier_reference
     union all
-    select *, 'trigram' from by_trigram
+    select *, 'near_number', false from by_near_number
     union all
-    select *, 'name' from by_name
+    select supplier_code, invoice_number, line_number, dossier_number, 'name', full_name from by_name
     union all
-    select *, 'amount' from by_amount
+    select *, 'amount', false from by_amount
     union all
-    select *, 'sibling' from by_sibling
+    select *, 'amount_held', false from by_amount_held
+    union all
+    select *, 'sibling', false from by_sibling
 ),
 
 evidence as (
@@ -168,28 +321,77 @@ evidence as (
         line_number,
         dossier_number,
         bool_or(source = 'dossier_number') as has_dossier_number,
+        bool_or(source = 'repaired_number') as has_repaired_number,
         bool_or(source = 'supplier_reference') as has_supplier_reference,
+        bool_or(source = 'near_number') as near_number,
         bool_or(source = 'name') as name_found,
+        bool_or(full_name) as full_name,
         bool_or(source = 'sibling') as sibling_match,
-        bool_or(source = 'amount') as amount_exact
+        bool_or(source = 'amount') as amount_exact,
+        bool_or(source in ('amount', 'amount_held')) as amount_held
     from pairs
     group by supplier_code, invoice_number, line_number, dossier_number
+),
+
+-- Suppliers repeat the name of what was booked (the hotel, the route, "Transferts Lisbonne") in
+-- the line's description: whether one of the dossier's services with that supplier is named there.
+labels as (
+    select
+        e.supplier_code,
+        e.invoice_number,
+        e.line_number,
+        e.dossier_number,
+        bool_or(
+            ' ' || regexp_replace(app.normalise_text(l.description), '[^a-z0-9]+', ' ', 'g') || ' '
+            like '% ' || trim(regexp_replace(app.normalise_text(s.label), '[^a-z0-9]+', ' ', 'g')) || ' %'
+        ) as label_found
+    from evidence as e
+    inner join {{ ref('stg_app__supplier_invoice_lines') }} as l using (supplier_code, invoice_number, line_number)
+    inner join {{ ref('stg_app__services') }} as s
+        on s.dossier_number = e.dossier_number and s.supplier_code = e.supplier_code
+    where e.amount_exact and s.label <> ''
+    group by e.supplier_code, e.invoice_number, e.line_number, e.dossier_number
 ),
 
 features as (
     select
         e.*,
-        l.amount_incl_tax,
-        case when l.ref_norm = '' then 0 else similarity(
-            translate(l.ref_norm, 'O', '0'),
-            translate(upper(regexp_replace(e.dossier_number, '[^A-Za-z0-9]', '', 'g')), 'O', '0')
-        ) end as reference_similarity,
-        (l.invoice_date between sd.first_date - 90 and sd.last_date + 180) as date_plausible,
+        coalesce(lb.label_found, false) as label_found,
+        -- Suppliers invoice after the booking and at the latest some months after the service.
+        coalesce(
+            l.invoice_date between sd.booked_on - 3 and sd.last_date + {{ var('matching_days_after_service') }},
+            false
+        ) as date_plausible,
         sd.dossier_number is not null as supplier_in_dossier
     from evidence as e
     inner join lines as l using (supplier_code, invoice_number, line_number)
+    left join labels as lb using (supplier_code, invoice_number, line_number, dossier_number)
     left join {{ ref('int_matching_dossier_keys') }} as sd
         on sd.dossier_number = e.dossier_number and sd.supplier_code = e.supplier_code
+),
+
+-- Independent clues, one per kind: a number that reads as the dossier's, a traveller's name, an
+-- open amount, a sibling line. A dossier the supplier has no service in, or that the invoice date
+-- does not fit, has no clue that counts; nor has a last name when another dossier of the line has
+-- the traveller's full name (DUPONT/JEAN says it is not Marie Dupont's dossier).
+clued as (
+    select
+        *,
+        case when supplier_in_dossier and date_plausible then
+            near_number::int
+            + (full_name or (name_found and not line_has_full_name))::int
+            + amount_exact::int
+            + sibling_match::int
+        else 0 end as clues
+    from (
+        select
+            *,
+            bool_or(full_name) over line as line_has_full_name,
+            -- dossiers the date fits that hold the line's amount, open or not
+            count(*) filter (where amount_held and date_plausible and supplier_in_dossier) over line as amount_holders
+        from features
+        window line as (partition by supplier_code, invoice_number, line_number)
+    ) as f
 ),
 
 scored as (
@@ -199,51 +401,63 @@ scored as (
         line_number,
         dossier_number,
         case
-            when has_dossier_number then 'dossier_number'
+            when has_dossier_number or has_repaired_number then 'dossier_number'
             when has_supplier_reference then 'supplier_reference'
             else 'suggested'
         end::text as match_method,
-        -- Rules are certain when alone (ambiguity is judged across a line's candidates downstream);
-        -- other evidence adds up as independent signals (noisy-or), each weighted by how often it
-        -- alone points at the right dossier.
+        -- Rules are certain when alone (ambiguity is judged across a line's candidates downstream).
+        -- Clues add up as independent signals (noisy-or), each weighted by how often it alone
+        -- points at the right dossier: the score orders suggestions, the clues decide.
         (case
             when has_dossier_number then 1.0
+            when has_repaired_number then 0.99
             when has_supplier_reference then 0.98
-            else (1 - (1 - 0.9 * greatest(0, least(1, (reference_similarity - 0.5) / 0.5)))
-                * (1 - 0.7 * name_found::int)
+            else (1 - (1 - 0.8 * near_number::int)
+                * (1 - case when full_name then 0.8 when name_found then 0.6 else 0 end)
                 * (1 - 0.85 * sibling_match::int)
                 * (1 - 0.6 * amount_exact::int)
-                * (1 - 0.3 * coalesce(date_plausible, false)::int))
+                * (1 - 0.3 * date_plausible::int))
                 -- a dossier without a service of this supplier is a weaker guess
                 * (case when supplier_in_dossier then 1 else 0.5 end)
         end)::numeric(5, 4) as score,
-        (has_dossier_number or has_supplier_reference) as is_rule,
-        reference_similarity::numeric(5, 4) as reference_similarity,
+        (has_dossier_number or has_repaired_number or has_supplier_reference) as is_rule,
+        clues,
+        -- A clue that names one dossier when no other dossier has any: a number one slip away, a
+        -- traveller's full name, an amount still open that no other dossier holds, for a service
+        -- the description names. A last name is too common to decide alone; the invoice's other
+        -- lines too (a supplier's own fee line sits on an invoice about one dossier without
+        -- belonging to it).
+        (clues > 0 and (near_number or full_name or (amount_exact and amount_holders = 1 and label_found)))
+            as telling_clue,
+        near_number,
         name_found,
+        full_name,
         sibling_match,
         amount_exact,
-        coalesce(date_plausible, false) as date_plausible
-    from features
+        amount_holders,
+        label_found,
+        date_plausible
+    from clued
 ),
 
--- A rule beats any scored guess; within the same tier a close runner-up makes the best candidate
--- doubtful: its confidence is lowered by a share of the runner-up's score. Ranked here, once,
--- without decisions; int_invoice_lines__matched re-ranks only the lines an accountant rejected
--- a candidate of.
+-- A rule beats any scored guess; then more agreeing clues beat fewer. Ranked here, once, without
+-- decisions; int_invoice_lines__matched re-ranks only the lines an accountant rejected a
+-- candidate of, the same way.
 ranked as (
     select
         *,
         row_number() over w as candidate_rank,
-        case when lead(is_rule) over w = is_rule then lead(score) over w end as runner_up_score
+        case when lead(is_rule) over w = is_rule then lead(score) over w end as runner_up_score,
+        case when lead(is_rule) over w = is_rule then lead(clues) over w end as runner_up_clues
     from scored
     window w as (
         partition by supplier_code, invoice_number, line_number
-        order by is_rule desc, score desc, dossier_number
+        order by is_rule desc, clues desc, score desc, dossier_number
     )
 )
 
 select
     *,
-    greatest(0, score - {{ var('matching_runner_up_weight') }} * coalesce(runner_up_score, 0))::numeric(5, 4)
+    {{ matching_confidence('score', 'is_rule', 'clues', 'telling_clue', 'runner_up_score', 'runner_up_clues') }}
         as confidence
 from ranked
