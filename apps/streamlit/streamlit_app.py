@@ -35,6 +35,15 @@ else:
                 url_path="regulations",
             )
         )
+    if state.actor().can("reconcile"):
+        pages.append(
+            st.Page(
+                "app_pages/reconciliation.py",
+                title=_("Reconciliation"),
+                icon=":material/rule:",
+                url_path="reconciliation",
+            )
+        )
     if state.actor().can("manage_suppliers"):
         pages.append(
             st.Page("app_pages/suppliers.py", title=_("Suppliers"), icon=":material/storefront:", url_path="suppliers")

@@ -30,6 +30,7 @@ from backoffice.documents.storage import LocalStorage
 from backoffice.domain.errors import DomainError, PermissionDenied
 from backoffice.domain.permissions import ROLES, Actor
 from backoffice.mail import outbox, sender
+from backoffice.queries import reconciliation as workbench
 from backoffice.queries.criteria import SearchCriteria
 from backoffice.services import (
     admin,
@@ -39,6 +40,7 @@ from backoffice.services import (
     modifications,
     payments,
     price_adjustments,
+    reconciliation,
     refunds,
     regulations,
     saved_searches,
@@ -50,6 +52,7 @@ from backoffice.services.unit_of_work import UnitOfWork
 from backoffice.services.users import load_actor
 
 MISSING_DOSSIER = "BK-1999-999999"
+MISSING_LINE = {"supplier_code": "NOSUPPLIER", "invoice_number": "F-MISSING", "line_number": 1}
 # Plumbing that takes an actor without being an action of its own.
 NOT_SERVICES = {
     "backoffice.services.users.current": "reads the caller as stored; checks nothing",
@@ -416,6 +419,43 @@ SERVICES = [
         needs("view_outbox"),
         lambda uow, a, w: sender.deliver_now(uow.engine, a, None, 25),
     ),
+    *[
+        _svc(f"backoffice.services.reconciliation.{name}", needs("reconcile"), call)
+        for name, call in {
+            "confirm": lambda uow, a, w: reconciliation.confirm(
+                uow,
+                a,
+                **MISSING_LINE,
+                dossier_number=MISSING_DOSSIER,
+                expected_decision_id=None,
+                idempotency_key=_key(),
+            ),
+            "reject": lambda uow, a, w: reconciliation.reject(
+                uow,
+                a,
+                **MISSING_LINE,
+                dossier_number=MISSING_DOSSIER,
+                expected_decision_id=None,
+                idempotency_key=_key(),
+            ),
+            "manual_match": lambda uow, a, w: reconciliation.manual_match(
+                uow,
+                a,
+                **MISSING_LINE,
+                allocations=MISSING_DOSSIER,
+                reason="matrix",
+                expected_decision_id=None,
+                idempotency_key=_key(),
+            ),
+            "unreconcile": lambda uow, a, w: reconciliation.unreconcile(
+                uow, a, **MISSING_LINE, reason="matrix", expected_decision_id=None, idempotency_key=_key()
+            ),
+            # A count of 0 is refused before any read: the matrix database has no matching built.
+            "bulk_confirm": lambda uow, a, w: reconciliation.bulk_confirm(
+                uow, a, filters=workbench.Filters(), expected_count=0, idempotency_key=_key()
+            ),
+        }.items()
+    ],
 ]
 
 

@@ -100,6 +100,17 @@ W_MODIFICATION_ADD = "w_modification_add"
 W_MODIFICATION_FEES = "w_modification_fees"
 W_DECIDE_REASON = "w_decide_reason"
 W_SUPPLIER_CODE = "w_supplier_code"
+# Reconciliation workbench: the filters applied, the keyset of each page opened so far (page n
+# starts after cursors[n - 1]), a confirmation shown once, the suggestions counted for a bulk confirm.
+RECON_FILTERS = "recon_filters"
+RECON_CURSORS = "recon_cursors"
+RECON_FLASH = "recon_flash"
+RECON_BULK = "recon_bulk"
+W_RECON_LINE = "w_recon_line"
+W_RECON_ACTION = "w_recon_action"
+W_RECON_DOSSIER = "w_recon_dossier"
+W_RECON_SPLIT = "w_recon_split"
+W_RECON_REASON = "w_recon_reason"
 
 DEFAULTS = {
     CRITERIA: SearchCriteria(),
