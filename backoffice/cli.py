@@ -203,5 +203,26 @@ def pipeline_run(
         typer.echo(line)
 
 
+@app.command("export")
+@reasons_not_tracebacks
+def export(
+    day: Annotated[str, typer.Option("--date", help="The day to export, YYYY-MM-DD")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder (default BACKOFFICE_EXPORT_DIR)")] = None,
+) -> None:
+    """Write (or re-write, byte-identical) the accounting export of a day: FEC, CSV, Parquet, manifest."""
+    from backoffice.config import get_settings
+    from backoffice.db.engine import get_engine
+    from backoffice.export.delivery import LocalDirectory
+    from backoffice.services.exports import SYSTEM_EXPORTER, export_day
+    from backoffice.services.unit_of_work import UnitOfWork
+
+    when = _parse_date(day, "--date")
+    url = database_ready()
+    with UnitOfWork(get_engine(url)) as uow:
+        result = export_day(uow, SYSTEM_EXPORTER, when, LocalDirectory(out or get_settings().export_dir))
+    for line in result.summary_lines():
+        typer.echo(line)
+
+
 if __name__ == "__main__":
     app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     smtp_sender: str = "no-reply@backoffice.localhost"  # the From of every mail
     smtp_max_attempts: int = 10  # then a mail is marked failed and shown in the Outbox
     siren: str = "000000000"
+    fec_separator: Literal["tab", "pipe"] = "tab"  # between the FEC's fields
+    fec_encoding: Literal["iso-8859-15", "utf-8"] = "iso-8859-15"  # the FEC's character set
     billing_tolerance: Decimal = Decimal("1.00")
     refund_approval_threshold: Decimal = Decimal("1000.00")  # above it, a second person approves
     provider_decline_rate: Decimal = Decimal("0.05")  # the payment simulator's random declines

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.balances import charge_balances
 from assets.dbt import dbt_models
+from assets.export import accounting_export
 from assets.ingest_bookings import ingest_bookings
 from assets.ingest_payments import ingest_payments
 from assets.ingest_supplier_invoices import ingest_supplier_invoices
@@ -17,7 +18,15 @@ from pipelines.schedules import daily_pipeline_schedule
 from pipelines.sensors import late_landing_files
 
 defs = dg.Definitions(
-    assets=[ingest_suppliers, ingest_bookings, ingest_payments, ingest_supplier_invoices, charge_balances, dbt_models],
+    assets=[
+        ingest_suppliers,
+        ingest_bookings,
+        ingest_payments,
+        ingest_supplier_invoices,
+        charge_balances,
+        dbt_models,
+        accounting_export,
+    ],
     jobs=[daily_pipeline, ingest_only],
     schedules=[daily_pipeline_schedule],
     sensors=[late_landing_files, deliver_outbox],

@@ -15,7 +15,7 @@ daily_pipeline = dg.define_asset_job(
     "daily_pipeline",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,
-    description="Ingest the day's landing files, charge the balances due, then dbt build with its tests.",
+    description="Ingest the day's landing files, charge the balances due, dbt build with its tests, then the export.",
 )
 
 # Without the dbt tests on ingested tables (they run in the dbt step, which this job leaves out),

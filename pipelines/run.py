@@ -23,6 +23,7 @@ INGEST_ASSETS = {
     "raw/supplier_invoice_lines": "supplier_invoices",
 }
 BALANCES_ASSET = "app/balance_charge_attempts"
+EXPORT_ASSET = "exports/accounting_export"
 
 
 class PipelineFailed(RuntimeError):
@@ -55,6 +56,8 @@ class PipelineSummary:
     # Automatic balance charges (assets/balances.py): counts, and amounts charged per currency.
     balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("charged", "declined", "given_up"), 0))
     balances_charged: dict[str, Decimal] = field(default_factory=dict)
+    # The accounting export of the last day (assets/export.py): id, entries, files, per journal totals.
+    export: dict[str, object] | None = None
     run_ids: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
@@ -75,6 +78,14 @@ class PipelineSummary:
             f"  balances: {self.balances['charged']} charged{f' ({amounts})' if amounts else ''},"
             f" {self.balances['declined']} declined, {self.balances['given_up']} given up"
         )
+        if self.export is not None:
+            e = self.export
+            out.append(f"  export {e['export_id']}: {e['entries']} entries, {e['lines']} lines in {e['location']}")
+            totals: dict[str, dict[str, object]] = e["totals"]  # type: ignore[assignment]
+            out += [
+                f"    {journal}: {t['entries']} entries, debit {t['debit']}, credit {t['credit']}"
+                for journal, t in totals.items()
+            ]
         return out
 
 
@@ -86,7 +97,8 @@ def run_days(
 ) -> PipelineSummary:
     """Materialise every day from `first` to `last` (inclusive), one run per day, in order;
     the ingest assets every day; the balance charges and dbt with the last day's run (the charges
-    catch up on whatever fell due earlier in the range).
+    catch up on whatever fell due earlier in the range), then the accounting export of the last
+    day (it carries every entry validated by then and not exported yet).
 
     `instance` defaults to the persistent one (pipelines.instance), so runs show in the Dagster UI.
     Raises PipelineFailed at the first day that fails; earlier days stay done. `progress` is
@@ -144,6 +156,8 @@ def _add(summary: PipelineSummary, result: dg.ExecuteInProcessResult) -> None:
                     currency = name.removeprefix("charged_")
                     charged = Decimal(str(value.value))
                     summary.balances_charged[currency] = summary.balances_charged.get(currency, Decimal(0)) + charged
+        elif key == EXPORT_ASSET:
+            summary.export = {name: value.value for name, value in materialization.metadata.items()}
         elif materialization.asset_key.path[0] not in ("raw", "app"):
             summary.models_built += 1
     for event in result.get_asset_check_evaluations():

@@ -9,6 +9,7 @@ from the tests, all see the same database.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -46,6 +47,8 @@ def database_url() -> Iterator[str]:
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = url
+    # Pipeline runs end with the accounting export: keep its files out of the checkout.
+    os.environ.setdefault("BACKOFFICE_EXPORT_DIR", tempfile.mkdtemp(prefix="backoffice_exports_"))
     get_settings.cache_clear()
     migrate(url)
     try:

@@ -258,3 +258,66 @@ def invoice_seller(engine: Engine, brand: str = "*", **overrides: Any) -> None:
     }
     with engine.begin() as conn:
         _insert(conn, "app.invoice_sellers", row)
+
+
+@functools.cache
+def build_accounting_entries_mart(database_url: str) -> None:
+    """Create marts.accounting_entries (empty on empty app tables) with dbt, once per test database."""
+    from backoffice.dbt_runner import run_dbt
+
+    run_dbt(
+        ["build", "--select", "+accounting_entries", "--resource-type", "seed", "--resource-type", "model"],
+        database_url=database_url,
+    )
+
+
+def journal_entry(
+    engine: Engine,
+    journal: str,
+    number: int,
+    validated_at: datetime,
+    amount: str = "100.00",
+    *,
+    debit_account: str = "604000",
+    credit_account: str = "401000",
+    piece_ref: str | None = None,
+    credit_amount: str | None = None,
+    entry_date: date | None = None,
+    **overrides: Any,
+) -> None:
+    """A posted two-line entry straight into marts.accounting_entries (built first with
+    `build_accounting_entries_mart`); `credit_amount` other than `amount` makes it unbalanced."""
+    when = entry_date or validated_at.date()
+    base = {
+        "journal_code": journal,
+        "entry_number": number,
+        "entry_date": when,
+        "aux_account": None,
+        "account_label": "Compte",
+        "piece_ref": piece_ref or f"{journal}-{number}",
+        "piece_date": when,
+        "label": f"Ecriture {journal} {number}",
+        "currency_amount": Decimal(amount),
+        "currency": "EUR",
+        "validated_at": validated_at,
+        "source_type": "supplier_invoice",
+        "source_id": f"{journal}/{when.year}/{number}",
+        "dossier_number": None,
+        **overrides,
+    }
+    rows = [
+        {**base, "account": debit_account, "debit": Decimal(amount), "credit": Decimal("0.00")},
+        {**base, "account": credit_account, "debit": Decimal("0.00"), "credit": Decimal(credit_amount or amount)},
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO marts.accounting_entries (journal_code, entry_number, entry_date, account, aux_account,
+                       account_label, piece_ref, piece_date, label, debit, credit, currency_amount, currency,
+                       validated_at, source_type, source_id, dossier_number)
+                   VALUES (:journal_code, :entry_number, :entry_date, :account, :aux_account, :account_label,
+                       :piece_ref, :piece_date, :label, :debit, :credit, :currency_amount, :currency,
+                       :validated_at, :source_type, :source_id, :dossier_number)"""
+            ),
+            rows,
+        )

@@ -12,7 +12,7 @@ any fault must not be delivered. What is checked:
 - CompteNum starting with three digits; dates as valid YYYYMMDD; amounts as digits with an optional
   decimal comma and at most two decimals, no thousands separator;
 - not both a debit and a credit on one line;
-- per entry (JournalCode + EcritureNum): a single EcritureDate, PieceRef and ValidDate, and debits
+- per entry (JournalCode + EcritureNum within a fiscal year): a single EcritureDate, PieceRef and ValidDate, and debits
   equal to credits; entry lines contiguous in the file;
 - EcritureNum continuous per journal and fiscal year (the calendar year of EcritureDate): in the
   file, each series' numbers follow each other without gap from its first one (a daily file starts
@@ -127,7 +127,7 @@ def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
     """Every fault of the file given as its raw lines (header first)."""
     faults: list[Fault] = []
     entry: _Entry | None = None
-    seen_entries: set[tuple[str, str]] = set()
+    seen_entries: set[tuple[str, str, str]] = set()
     last_number: dict[tuple[str, str], int] = {}
     total_debit = total_credit = Decimal(0)
     n = 0
@@ -156,15 +156,17 @@ def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
         total_debit += debit
         total_credit += credit
         key = (value["JournalCode"], value["EcritureNum"])
-        if entry is None or (entry.journal, entry.number) != key:
+        # Numbers restart each fiscal year: AC 1 of 2025 and AC 1 of 2026 are two entries.
+        year = value["EcritureDate"][:4]
+        if entry is None or (entry.journal, entry.number, entry.date[:4]) != (*key, year):
             _close(entry, faults)
-            if key in seen_entries:
+            if (*key, year) in seen_entries:
                 faults.append(
                     Fault(n, "EcritureNum", f"entry {key[0]} {key[1]} is split: its lines must follow each other")
                 )
-            seen_entries.add(key)
+            seen_entries.add((*key, year))
             # Numbers run per journal and fiscal year (the calendar year of the entry date).
-            series = (key[0], value["EcritureDate"][:4])
+            series = (key[0], year)
             number = int(value["EcritureNum"])
             previous = last_number.get(series)
             if previous is not None and number != previous + 1:

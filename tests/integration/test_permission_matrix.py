@@ -29,6 +29,7 @@ import backoffice.services
 from backoffice.documents.storage import LocalStorage
 from backoffice.domain.errors import DomainError, PermissionDenied
 from backoffice.domain.permissions import ROLES, Actor
+from backoffice.export.delivery import LocalDirectory
 from backoffice.mail import outbox, sender
 from backoffice.queries import reconciliation as workbench
 from backoffice.queries.criteria import SearchCriteria
@@ -37,6 +38,7 @@ from backoffice.services import (
     balances,
     client_invoices,
     documents,
+    exports,
     modifications,
     payments,
     price_adjustments,
@@ -113,6 +115,12 @@ REGULATION = {
 }
 
 SERVICES = [
+    # A day that is not a date is refused past the permission check, before any read.
+    _svc(
+        "backoffice.services.exports.export_day",
+        needs("export"),
+        lambda uow, a, w: exports.export_day(uow, a, "not-a-day", LocalDirectory(Path("unused"))),  # type: ignore[arg-type]
+    ),
     _svc(
         "backoffice.services.admin.create_user",
         needs("manage_users"),

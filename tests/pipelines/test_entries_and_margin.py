@@ -4,21 +4,28 @@ Two dossiers: one in Portugal (every service in the EU), one in Morocco with an 
 in France (a small EU part); payments, a refund and a failed attempt; a supplier invoice over two
 dossiers and a credit note. The margin VAT is checked against a computation written here from the
 rule (CGI art. 268 bis, Directive 2006/112 art. 306-310), the entries against what was recorded,
-and a second build after a new payment must keep every entry number already given.
+and a second build after a new payment must keep every entry number already given. On the same
+data, client invoices and a credit note issued by the service give the sales journal (VE).
 """
 
 from __future__ import annotations
 
+import csv
+import uuid
 from collections import defaultdict
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from factories import dossier, payment
+from factories import dossier, invoice_seller, payment
 from sqlalchemy.engine import Engine
 
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.permissions import Actor
+from backoffice.services.client_invoices import issue_credit_note, issue_invoice
+from backoffice.services.unit_of_work import UnitOfWork
 
 EU = "BK-2026-900001"
 MOROCCO = "BK-2026-900002"
@@ -266,3 +273,140 @@ def test_margin_vat_and_entries(db: Engine, database_url: str) -> None:
 
     rebuilt = _rows(db, "SELECT * FROM marts.accounting_entries")
     assert {(e["source_type"], e["source_id"], e["account"]): e["entry_number"] for e in rebuilt} == renumbered
+
+
+US = "BK-2026-900004"
+EXCHANGE_RATES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "exchange_rates.csv"
+
+
+def _accountant(db: Engine) -> Actor:
+    """An accountant with the permissions the database maps to the role (no login: none is needed here)."""
+    with db.connect() as conn:
+        permissions = conn.execute(
+            sa.text("SELECT permission FROM app.role_permissions WHERE role = 'accountant'")
+        ).scalars()
+        return Actor("compta", "accountant", frozenset(permissions))
+
+
+def _rate_to_eur(currency: str, day: date) -> Decimal:
+    """The seed's rate of `day`: the latest one on or before it."""
+    with EXCHANGE_RATES.open() as f:
+        rates = [
+            r for r in csv.DictReader(f) if r["currency"] == currency and date.fromisoformat(r["rate_date"]) <= day
+        ]
+    return Decimal(max(rates, key=lambda r: r["rate_date"])["rate_to_eur"])
+
+
+def test_sales_journal_from_client_invoices(db: Engine, database_url: str) -> None:
+    """Client invoices and credit notes issued by the service post balanced VE entries (411 + the
+    client / 706, VAT included), numbered after the ones already posted, converted to EUR; the
+    client's invoiced amount is the invoices net of credit notes."""
+    _dataset(db)
+    invoice_seller(db)
+    compta = _accountant(db)
+    dossier(
+        db, dossier_number=US, currency="USD", destination="New York", destination_country="US", client_id="C900004"
+    )
+
+    def issue(number: str) -> dict[str, Any]:
+        with UnitOfWork(db) as uow:
+            return issue_invoice(
+                uow, compta, dossier_number=number, expected_version=1, idempotency_key=uuid.uuid4().hex
+            )
+
+    eu_invoice, us_invoice = issue(EU), issue(US)
+
+    run_dbt(["build", *SELECT, *AS_OF], database_url)
+
+    def sales_entries() -> dict[str, list[dict[str, Any]]]:
+        by_piece: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for e in _rows(db, "SELECT * FROM marts.accounting_entries WHERE journal_code = 'VE'"):
+            by_piece[e["source_id"]].append(e)
+        return dict(by_piece)
+
+    def invoices() -> dict[str, Any]:
+        return {r["invoice_number"]: r for r in _rows(db, "SELECT * FROM app.client_invoices")}
+
+    def invoiced(number: str) -> Decimal:
+        return _rows(
+            db,
+            f"SELECT client_invoiced_amount FROM intermediate.int_client__balances WHERE dossier_number = '{number}'",
+        )[0]["client_invoiced_amount"]
+
+    def check(entry: list[dict[str, Any]], invoice: dict[str, Any], client: str, eur: Decimal) -> None:
+        """One entry: 411 + client on one side, 706 on the other, for the invoice total."""
+        sides = {e["account"]: e for e in entry}
+        assert set(sides) == {"411", "706"}
+        client_side, sales_side = sides["411"], sides["706"]
+        debit_411 = invoice["kind"] == "invoice"
+        assert (client_side["debit"], client_side["credit"]) == ((eur, 0) if debit_411 else (0, eur))
+        assert (sales_side["debit"], sales_side["credit"]) == ((0, eur) if debit_411 else (eur, 0))
+        assert (client_side["aux_account"], sales_side["aux_account"]) == (client, None)
+        for e in entry:
+            assert (e["entry_date"], e["piece_date"], e["piece_ref"], e["validated_at"]) == (
+                invoice["issue_date"],
+                invoice["issue_date"],
+                invoice["invoice_number"],
+                invoice["issued_at"],
+            )
+            assert (e["source_type"], e["currency"], e["currency_amount"]) == (
+                "client_invoice",
+                invoice["currency"].strip(),
+                invoice["total_amount"],
+            )
+            assert e["dossier_number"] == invoice["dossier_number"]
+
+    issued = invoices()
+    first = sales_entries()
+    assert set(first) == {eu_invoice["invoice_number"], us_invoice["invoice_number"]}
+    eu = issued[eu_invoice["invoice_number"]]
+    us = issued[us_invoice["invoice_number"]]
+    assert (eu["total_amount"], us["total_amount"]) == (Decimal(1600), Decimal(1000))
+    check(first[eu["invoice_number"]], eu, "411C900001", Decimal(1600))
+    us_eur = (Decimal(1000) * _rate_to_eur("USD", us["issue_date"])).quantize(CENT, ROUND_HALF_UP)
+    assert us_eur != Decimal(1000)
+    check(first[us["invoice_number"]], us, "411C900004", us_eur)
+    # The VE journal is numbered on its own, in issue order; the other journals are untouched.
+    numbers = {piece: {e["entry_number"] for e in lines} for piece, lines in first.items()}
+    assert numbers == {eu["invoice_number"]: {1}, us["invoice_number"]: {2}}
+    assert (invoiced(EU), invoiced(US), invoiced(MOROCCO)) == (Decimal(1600), Decimal(1000), Decimal(0))
+
+    with UnitOfWork(db) as uow:
+        credit_note = issue_credit_note(
+            uow, compta, invoice_number=eu["invoice_number"], reason="trip cancelled", idempotency_key="cn-1"
+        )
+
+    # The incremental run and the singular test of VE against the invoices (named: it has a
+    # staging parent, and rebuilding a staging view would drop the views that depend on it).
+    entries_and_check = "accounting_entries accounting_entries_client_invoices"
+    run_dbt(["build", "--select", entries_and_check, "--indirect-selection", "cautious", *AS_OF], database_url)
+
+    after = sales_entries()
+    note = invoices()[credit_note["invoice_number"]]
+    assert note["kind"] == "credit_note" and note["cited_invoice"] == eu["invoice_number"]
+    check(after[note["invoice_number"]], note, "411C900001", Decimal(1600))
+    # Numbered after the entries already posted, which keep theirs.
+    assert {e["entry_number"] for e in after[note["invoice_number"]]} == {3}
+    assert {piece: {e["entry_number"] for e in lines} for piece, lines in after.items() if piece in first} == numbers
+    assert (invoiced(EU), invoiced(US)) == (Decimal(0), Decimal(1000))
+    # Every entry of every journal still balances, and the 411 side of VE is the signed invoices.
+    by_entry: dict[tuple[str, int, int], Decimal] = defaultdict(Decimal)
+    for e in _rows(db, "SELECT * FROM marts.accounting_entries"):
+        by_entry[(e["journal_code"], e["entry_date"].year, e["entry_number"])] += e["debit"] - e["credit"]
+    assert set(by_entry.values()) == {Decimal(0)}
+    assert {(j, n) for j, _, n in by_entry if j in ("AC", "BQ", "OD")} == {
+        ("AC", 1),
+        ("AC", 2),
+        ("AC", 3),
+        ("BQ", 1),
+        ("BQ", 2),
+        ("BQ", 3),
+        ("BQ", 4),
+        ("OD", 1),
+    }
+    client_411 = defaultdict(Decimal)
+    for lines in after.values():
+        for e in lines:
+            if e["account"] == "411":
+                client_411[e["aux_account"]] += e["debit"] - e["credit"]
+    assert dict(client_411) == {"411C900001": Decimal(0), "411C900004": us_eur}

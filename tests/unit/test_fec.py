@@ -146,3 +146,12 @@ def test_pairs_go_together() -> None:
     fields = out[2].split(b"\t")
     fields[7] = b""
     assert any("go together" in str(f) for f in check_lines([out[0], out[1], b"\t".join(fields)], TAB))
+
+
+def test_the_same_number_in_two_fiscal_years_is_two_entries() -> None:
+    """A late December entry exported in a January file beside January's own entry 1."""
+    december = entry(1, entry_date=date(2025, 12, 31), validated_at=datetime(2025, 12, 31, 9, tzinfo=UTC))
+    out = written(december + entry(1) + entry(2))
+    assert check_lines(out, TAB) == []
+    split = written(entry(1) + december + entry(1, total="5.00"))
+    assert any("is split" in str(fault) for fault in check_lines(split, TAB))

@@ -45,6 +45,24 @@ paid as (
     group by dossier_number
 ),
 
+-- Issued client invoices net of credit notes, in the dossier currency (a document in another
+-- currency, which the service layer does not issue today, at the rate of its issue date).
+invoiced as (
+    select
+        i.dossier_number,
+        sum(case
+            when i.currency = d.currency then i.signed_total_amount
+            else round(i.signed_total_amount * ir.rate_to_eur / dr.rate_to_eur, 2)
+        end) as invoiced_amount
+    from {{ ref('stg_app__client_invoices') }} as i
+    inner join dossiers as d on d.dossier_number = i.dossier_number
+    left join rates as ir
+        on ir.currency = i.currency and i.issue_date >= ir.valid_from and i.issue_date < ir.valid_to
+    left join rates as dr
+        on dr.currency = d.currency and i.issue_date >= dr.valid_from and i.issue_date < dr.valid_to
+    group by i.dossier_number
+),
+
 -- The schedule is covered in due order: an item is paid once the payments reach its cumulative
 -- amount; the first item beyond what was paid is the next one, for its uncovered part.
 schedule as (
@@ -75,9 +93,7 @@ select
     d.dossier_number,
     d.currency,
     cast(coalesce(v.sale_total, 0) as numeric(14, 2)) as sale_total,
-    -- Until client invoices exist (a later issue adds app.client_invoices), what the client owes
-    -- is the sale total of the Devis' active lines.
-    cast(coalesce(v.sale_total, 0) as numeric(14, 2)) as client_invoiced_amount,
+    cast(coalesce(i.invoiced_amount, 0) as numeric(14, 2)) as client_invoiced_amount,
     cast(coalesce(p.net_paid, 0) as numeric(14, 2)) as client_paid_amount,
     cast(coalesce(p.refunded, 0) as numeric(14, 2)) as client_refunded_amount,
     cast(coalesce(v.sale_total, 0) - coalesce(p.net_paid, 0) as numeric(14, 2)) as client_balance_due,
@@ -86,4 +102,5 @@ select
 from dossiers as d
 left join devis as v on v.dossier_number = d.dossier_number
 left join paid as p on p.dossier_number = d.dossier_number
+left join invoiced as i on i.dossier_number = d.dossier_number
 left join next_item as n on n.dossier_number = d.dossier_number and n.rank_uncovered = 1

@@ -18,6 +18,8 @@ with lines as (
     select * from {{ ref('int_entries__client_payments') }}
     union all
     select * from {{ ref('int_entries__margin_vat') }}
+    union all
+    select * from {{ ref('int_entries__client_invoices') }}
 ),
 
 {% if is_incremental() %}
@@ -89,9 +91,14 @@ select
     l.source_type::text as source_type,
     l.source_id::text as source_id,
     l.dossier_number::text as dossier_number,
-    -- Filled by the export that first writes the line out.
-    cast(null as text) as exported_in
+    -- Set by the export that first writes the entry out (it updates this table in its own
+    -- transaction); taken from its record here, so a full refresh loses none.
+    x.export_id::text as exported_in
 from new_lines as l
 inner join numbered as n
     on n.journal_code = l.journal_code and n.source_type = l.source_type and n.source_id = l.source_id
+left join {{ ref('stg_app__exported_entries') }} as x
+    on x.journal_code = l.journal_code
+    and x.fiscal_year = extract(year from l.entry_date)
+    and x.entry_number = n.entry_number
 left join {{ ref('chart_of_accounts') }} as c on c.account = l.account

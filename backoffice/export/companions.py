@@ -1,0 +1,96 @@
+"""The files beside the FEC: the same journal lines as CSV and Parquet, and the manifest.
+
+Both carry the columns of marts.accounting_entries (without exported_in, which the export itself
+fills) in the FEC's line order, so a tool can read whichever suits it and get the same rows. The
+CSV is UTF-8 with a header, dot decimals and ISO dates; the Parquet keeps amounts as exact
+decimals (decimal128(14, 2)). Nothing in any file depends on when it was written: a re-run of a
+day gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+COLUMNS = (
+    "journal_code",
+    "entry_number",
+    "entry_date",
+    "account",
+    "aux_account",
+    "account_label",
+    "piece_ref",
+    "piece_date",
+    "label",
+    "debit",
+    "credit",
+    "currency_amount",
+    "currency",
+    "validated_at",
+    "source_type",
+    "source_id",
+    "dossier_number",
+)
+MONEY = pa.decimal128(14, 2)
+SCHEMA = pa.schema(
+    [
+        ("journal_code", pa.string()),
+        ("entry_number", pa.int32()),
+        ("entry_date", pa.date32()),
+        ("account", pa.string()),
+        ("aux_account", pa.string()),
+        ("account_label", pa.string()),
+        ("piece_ref", pa.string()),
+        ("piece_date", pa.date32()),
+        ("label", pa.string()),
+        ("debit", MONEY),
+        ("credit", MONEY),
+        ("currency_amount", MONEY),
+        ("currency", pa.string()),
+        ("validated_at", pa.timestamp("us", tz="UTC")),
+        ("source_type", pa.string()),
+        ("source_id", pa.string()),
+        ("dossier_number", pa.string()),
+    ]
+)
+
+
+def _csv_value(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "validated_at":
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def write_csv(rows: Iterable[Mapping[str, Any]], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow([_csv_value(name, row[name]) for name in COLUMNS])
+
+
+def write_parquet(rows: list[Mapping[str, Any]], path: Path) -> None:
+    table = pa.Table.from_pylist([{name: row[name] for name in COLUMNS} for row in rows], schema=SCHEMA)
+    pq.write_table(table, path, compression="zstd")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(manifest: Mapping[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
