@@ -7,13 +7,16 @@ refusals are recorded in a transaction of their own, because the refused action 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from backoffice.domain.errors import PermissionDenied
+from backoffice.domain.errors import DomainError, PermissionDenied
 from backoffice.domain.permissions import Actor
+
+if TYPE_CHECKING:
+    from backoffice.services.unit_of_work import UnitOfWork
 
 _INSERT = sa.text(
     """INSERT INTO audit.events (actor, action, outcome, dossier_number, before, after, detail)
@@ -62,4 +65,10 @@ def require(engine: Engine, actor: Actor, permission: str, action: str, dossier_
         return
     error = PermissionDenied(actor.login, permission)
     record_apart(engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error))
+    raise error
+
+
+def refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
+    """Audit the refusal apart (the action's own transaction rolls back), then raise it."""
+    record_apart(uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error))
     raise error

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from babel.dates import format_date
@@ -443,13 +443,6 @@ def charge_due_balances(
     return report
 
 
-def _refuse(uow: UnitOfWork, actor: Actor, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, CHARGE_NOW, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
-
-
 def _seq(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidInput("seq", f"{value!r} is not a schedule item number")
@@ -484,7 +477,7 @@ def charge_now(
     try:
         request = {"dossier_number": dossier_number_of(dossier_number), "seq": _seq(seq)}
     except InvalidInput as error:
-        _refuse(uow, actor, given_number, error)
+        audit.refuse(uow, actor, CHARGE_NOW, given_number, error)
     number, item_seq = request["dossier_number"], request["seq"]
     provider = provider or SimulatorProvider.from_settings(uow.engine)
     policy = RetryPolicy.from_settings()
@@ -500,16 +493,24 @@ def charge_now(
         today = date.today()
         dossier, states = _due_items(uow.conn, number, today)
         if dossier is None:
-            _refuse(uow, actor, number, NotFound(f"dossier {number} does not exist"))
+            audit.refuse(uow, actor, CHARGE_NOW, number, NotFound(f"dossier {number} does not exist"))
         if dossier.version != expected_version:
-            _refuse(uow, actor, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+            audit.refuse(
+                uow, actor, CHARGE_NOW, number, StaleVersion(f"dossier {number}", expected_version, dossier.version)
+            )
         if dossier.status != "confirmed":
-            _refuse(uow, actor, number, InvalidInput("dossier_number", f"dossier {number} is {dossier.status}"))
+            audit.refuse(
+                uow, actor, CHARGE_NOW, number, InvalidInput("dossier_number", f"dossier {number} is {dossier.status}")
+            )
         item = next((s for s in states if s.seq == item_seq), None)
         if item is None:
-            _refuse(uow, actor, number, InvalidInput("seq", f"dossier {number} has no schedule item {item_seq}"))
+            audit.refuse(
+                uow, actor, CHARGE_NOW, number, InvalidInput("seq", f"dossier {number} has no schedule item {item_seq}")
+            )
         if item.method != "card_on_file":
-            _refuse(uow, actor, number, InvalidInput("seq", f"item {item_seq} is not paid by the card on file"))
+            audit.refuse(
+                uow, actor, CHARGE_NOW, number, InvalidInput("seq", f"item {item_seq} is not paid by the card on file")
+            )
         standing, _ = _standing(_attempts(uow.conn, number, item_seq), policy)
         problem = {
             "due": "has not been declined: the daily run charges it",
@@ -519,7 +520,7 @@ def charge_now(
         if problem is None and item.remaining <= 0:
             problem = "is paid"
         if problem is not None:
-            _refuse(uow, actor, number, InvalidInput("seq", f"item {item_seq} {problem}"))
+            audit.refuse(uow, actor, CHARGE_NOW, number, InvalidInput("seq", f"item {item_seq} {problem}"))
         attempt = _start(uow.conn, dossier, item_seq, item.remaining, today, "agent", actor.login, provider.name)
         audit.record(
             uow.conn,

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -73,13 +73,6 @@ class Preview:
     @property
     def total(self) -> Decimal:
         return sum((line.amount for line in self.lines), Decimal("0.00"))
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 def _reason(value: object, required: bool) -> str | None:
@@ -218,7 +211,7 @@ def _issue(
     seller = _seller(conn, dossier.brand)
     if seller is None:
         error = NotFound(f"no invoice seller is configured for brand {dossier.brand} (app.invoice_sellers)")
-        _refuse(uow, actor, action, dossier.dossier_number, error)
+        audit.refuse(uow, actor, action, dossier.dossier_number, error)
     cited_date = None
     if cited is not None:
         cited_date = conn.execute(
@@ -332,7 +325,7 @@ def _locked_dossier(uow: UnitOfWork, actor: Actor, action: str, dossier_number: 
     """The dossier, locked: issues for one dossier run one after the other, never on a stale Devis."""
     dossier = uow.conn.execute(_DOSSIER, {"n": dossier_number}).first()
     if dossier is None:
-        _refuse(uow, actor, action, dossier_number, NotFound(f"dossier {dossier_number} does not exist"))
+        audit.refuse(uow, actor, action, dossier_number, NotFound(f"dossier {dossier_number} does not exist"))
     return dossier
 
 
@@ -350,25 +343,25 @@ def issue_invoice(
     document's number, kind, date and total."""
     audit.require(uow.engine, actor, PERMISSION, ISSUE, dossier_number)
     if not isinstance(dossier_number, str) or not dossier_number.strip():
-        _refuse(uow, actor, ISSUE, None, InvalidInput("dossier_number", "is required"))
+        audit.refuse(uow, actor, ISSUE, None, InvalidInput("dossier_number", "is required"))
     number = dossier_number.strip()
     try:
         cleaned = _reason(reason, required=False)
     except InvalidInput as error:
-        _refuse(uow, actor, ISSUE, number, error)
+        audit.refuse(uow, actor, ISSUE, number, error)
     request = {"dossier_number": number, "expected_version": expected_version, "reason": cleaned}
     earlier = idempotency.claim(uow.conn, idempotency_key, ISSUE, request, actor.login)
     if earlier is not None:
         return earlier
     dossier = _locked_dossier(uow, actor, ISSUE, number)
     if dossier.version != expected_version:
-        _refuse(uow, actor, ISSUE, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(uow, actor, ISSUE, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
     plan = preview(uow.conn, number)
     if plan.kind is None:
         error = InvalidInput("dossier_number", "everything in the Devis is already invoiced")
-        _refuse(uow, actor, ISSUE, number, error)
+        audit.refuse(uow, actor, ISSUE, number, error)
     if plan.kind == CREDIT_NOTE and cleaned is None:
-        _refuse(uow, actor, ISSUE, number, InvalidInput("reason", "is required for a credit note"))
+        audit.refuse(uow, actor, ISSUE, number, InvalidInput("reason", "is required for a credit note"))
     result = _issue(uow, actor, ISSUE, dossier, plan.kind, plan.lines, plan.cited_invoice, cleaned)
     idempotency.store(uow.conn, idempotency_key, result)
     uow.commit()
@@ -394,7 +387,7 @@ def issue_credit_note(
             raise InvalidInput("invoice_number", f"{cited} is a credit note, not an invoice")
         cleaned = _reason(reason, required=True)
     except DomainError as error:
-        _refuse(uow, actor, CREDIT, dossier_number, error)
+        audit.refuse(uow, actor, CREDIT, dossier_number, error)
     request = {"invoice_number": cited, "reason": cleaned}
     earlier = idempotency.claim(uow.conn, idempotency_key, CREDIT, request, actor.login)
     if earlier is not None:
@@ -403,7 +396,7 @@ def issue_credit_note(
     lines = _creditable(uow.conn, cited)
     if not lines or sum((line.amount for line in lines), Decimal("0.00")) <= 0:
         error = InvalidInput("invoice_number", f"{cited} is already credited")
-        _refuse(uow, actor, CREDIT, dossier.dossier_number, error)
+        audit.refuse(uow, actor, CREDIT, dossier.dossier_number, error)
     result = _issue(uow, actor, CREDIT, dossier, CREDIT_NOTE, lines, cited, cleaned)
     idempotency.store(uow.conn, idempotency_key, result)
     uow.commit()

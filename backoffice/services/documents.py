@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -92,13 +92,6 @@ def _checked(filename: str, data: bytes) -> _Upload:
     name = _display_name(filename)
     kind = filetypes.check(name, data, max_bytes=get_settings().documents_max_bytes)
     return _Upload(name, data, kind, hashlib.sha256(data).hexdigest())
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 _VERSION_COLUMNS = """v.id, v.document_id, v.version, v.original_filename, v.media_type, v.size_bytes, v.sha256,
@@ -179,7 +172,7 @@ def upload_document(
             raise InvalidInput("category", f"{category!r} is not one of {', '.join(CATEGORIES)}")
         upload = _checked(filename, data)
     except InvalidInput as error:
-        _refuse(uow, actor, action, dossier_number, error)
+        audit.refuse(uow, actor, action, dossier_number, error)
     arguments = {
         "dossier": dossier_number,
         "title": title,
@@ -194,7 +187,7 @@ def upload_document(
         sa.text("SELECT 1 FROM app.dossiers WHERE dossier_number = :n"), {"n": dossier_number}
     ).first()
     if known is None:
-        _refuse(uow, actor, action, dossier_number, NotFound(f"dossier {dossier_number} does not exist"))
+        audit.refuse(uow, actor, action, dossier_number, NotFound(f"dossier {dossier_number} does not exist"))
     document_id = uow.conn.execute(
         sa.text(
             """INSERT INTO app.documents (dossier_number, title, category, created_by)
@@ -207,7 +200,7 @@ def upload_document(
     try:
         travel_book.after_document_change(uow.conn, actor, dossier_number, storage)
     except DomainError as error:
-        _refuse(uow, actor, action, dossier_number, error)
+        audit.refuse(uow, actor, action, dossier_number, error)
     audit.record(
         uow.conn,
         actor.login,
@@ -237,7 +230,7 @@ def replace_document(
     try:
         upload = _checked(filename, data)
     except InvalidInput as error:
-        _refuse(uow, actor, action, None, error)
+        audit.refuse(uow, actor, action, None, error)
     arguments = {
         "document_id": document_id,
         "filename": upload.filename,
@@ -252,7 +245,7 @@ def replace_document(
         sa.text("SELECT dossier_number FROM app.documents WHERE id = :id FOR UPDATE"), {"id": document_id}
     ).first()
     if document is None:
-        _refuse(uow, actor, action, None, NotFound(f"document {document_id} does not exist"))
+        audit.refuse(uow, actor, action, None, NotFound(f"document {document_id} does not exist"))
     current = _version(
         uow.conn,
         uow.conn.execute(
@@ -262,13 +255,13 @@ def replace_document(
     )
     if current.version != expected_version:
         stale = StaleVersion(f"document {document_id}", expected_version, current.version)
-        _refuse(uow, actor, action, document.dossier_number, stale)
+        audit.refuse(uow, actor, action, document.dossier_number, stale)
     storage = storage or default_storage()
     created = _insert_version(uow, actor, document_id, current.version + 1, upload, storage)
     try:
         travel_book.after_document_change(uow.conn, actor, document.dossier_number, storage)
     except DomainError as error:
-        _refuse(uow, actor, action, document.dossier_number, error)
+        audit.refuse(uow, actor, action, document.dossier_number, error)
     audit.record(
         uow.conn,
         actor.login,

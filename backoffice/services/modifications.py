@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from babel.numbers import format_currency
@@ -107,13 +107,6 @@ class Decision:
     sale_total_after: Decimal | None
     refund_due: Decimal | None
     mail_ids: tuple[int, ...]
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 # ---------------------------------------------------------------- input in normal form
@@ -367,7 +360,7 @@ def record_modification(
     try:
         request = _checked_request(dossier_number, kind, description, lines_to_add, lines_to_cancel, fee_lines)
     except InvalidInput as error:
-        _refuse(uow, actor, ACTION_RECORD, number_hint, error)
+        audit.refuse(uow, actor, ACTION_RECORD, number_hint, error)
     number = request["dossier_number"]
     earlier = idempotency.claim(
         uow.conn, idempotency_key, ACTION_RECORD, {**request, "expected_version": expected_version}, actor.login
@@ -378,11 +371,15 @@ def record_modification(
         sa.text("SELECT currency, version, status FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
     ).first()
     if dossier is None:
-        _refuse(uow, actor, ACTION_RECORD, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, ACTION_RECORD, number, NotFound(f"dossier {number} does not exist"))
     if dossier.version != expected_version:
-        _refuse(uow, actor, ACTION_RECORD, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(
+            uow, actor, ACTION_RECORD, number, StaleVersion(f"dossier {number}", expected_version, dossier.version)
+        )
     if dossier.status == "cancelled":
-        _refuse(uow, actor, ACTION_RECORD, number, InvalidInput("dossier_number", f"{number} is already cancelled"))
+        audit.refuse(
+            uow, actor, ACTION_RECORD, number, InvalidInput("dossier_number", f"{number} is already cancelled")
+        )
     services = dict(
         uow.conn.execute(
             sa.text("SELECT service_id, status FROM app.services WHERE dossier_number = :n"), {"n": number}
@@ -393,15 +390,15 @@ def record_modification(
             service = line["service_id"]
             if service is not None and service not in services:
                 problem = f"line {index}, service_id: {service} is not a service of dossier {number}"
-                _refuse(uow, actor, ACTION_RECORD, number, InvalidInput(field, problem))
+                audit.refuse(uow, actor, ACTION_RECORD, number, InvalidInput(field, problem))
             if field == "lines_to_add" and services.get(service) == "cancelled":
                 problem = f"line {index}, service_id: service {service} is cancelled"
-                _refuse(uow, actor, ACTION_RECORD, number, InvalidInput(field, problem))
+                audit.refuse(uow, actor, ACTION_RECORD, number, InvalidInput(field, problem))
     open_ids = set(uow.conn.execute(sa.text(f"SELECT id FROM ({_OPEN_LINES}) o"), {"number": number}).scalars())
     not_open = [line_id for line_id in request["lines_to_cancel"] if line_id not in open_ids]
     if not_open:
         problem = f"{', '.join(map(str, not_open))}: not a line of the Devis of dossier {number} that still counts"
-        _refuse(uow, actor, ACTION_RECORD, number, InvalidInput("lines_to_cancel", problem))
+        audit.refuse(uow, actor, ACTION_RECORD, number, InvalidInput("lines_to_cancel", problem))
 
     request_id = uow.conn.execute(
         _INSERT_REQUEST, {**request, "dossier_version": dossier.version, "actor": actor.login}
@@ -582,7 +579,7 @@ def validate_modification(
         checked_id = _whole(request_id, "request_id", 1, 2**63 - 1)
         why = _text(reason, "reason", MAX_REASON) if decision == "refuse" else None
     except InvalidInput as error:
-        _refuse(uow, actor, action, number, error)
+        audit.refuse(uow, actor, action, number, error)
     arguments = {"request_id": checked_id, "decision": decision, "reason": why, "expected_version": expected_version}
     earlier = idempotency.claim(uow.conn, idempotency_key, ACTION_VALIDATE, arguments, actor.login)
     if earlier is not None:
@@ -591,14 +588,14 @@ def validate_modification(
         sa.text("SELECT * FROM app.modification_requests WHERE id = :id FOR UPDATE"), {"id": checked_id}
     ).first()
     if request is None:
-        _refuse(uow, actor, action, None, NotFound(f"modification request {checked_id} does not exist"))
+        audit.refuse(uow, actor, action, None, NotFound(f"modification request {checked_id} does not exist"))
     number = request.dossier_number
     if request.version != expected_version:
         stale = StaleVersion(f"modification request {checked_id}", expected_version, request.version)
-        _refuse(uow, actor, action, number, stale)
+        audit.refuse(uow, actor, action, number, stale)
     if request.state != "pending":
         already = InvalidInput("request_id", f"request {checked_id} is already {request.state}")
-        _refuse(uow, actor, action, number, already)
+        audit.refuse(uow, actor, action, number, already)
     before = {"request_id": checked_id, "state": request.state, "version": request.version}
 
     if decision == "refuse":
@@ -630,7 +627,7 @@ def validate_modification(
         sa.text("SELECT * FROM app.dossiers WHERE dossier_number = :n FOR UPDATE"), {"n": number}
     ).one()
     if dossier.version != request.dossier_version:
-        _refuse(uow, actor, action, number, StaleRequest(number, request.dossier_version, dossier.version))
+        audit.refuse(uow, actor, action, number, StaleRequest(number, request.dossier_version, dossier.version))
     cancellation = request.kind == "cancellation"
     written = {"request": checked_id, "number": number, "source_id": str(checked_id)}
     written |= {"reason": request.description, "actor": actor.login, "currency": dossier.currency}

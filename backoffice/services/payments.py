@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
+from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
 from backoffice.services import audit, idempotency
@@ -45,13 +45,6 @@ BUMP = sa.text(
     """UPDATE app.dossiers SET version = version + 1
        WHERE dossier_number = :number AND version = :expected RETURNING version"""
 )
-
-
-def refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 def text(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
@@ -80,7 +73,7 @@ def bump_version(uow: UnitOfWork, actor: Actor, action: str, number: str, expect
         current = uow.conn.execute(
             sa.text("SELECT version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
         ).scalar_one()
-        refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected, current))
+        audit.refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected, current))
     return int(bumped)
 
 
@@ -178,7 +171,7 @@ def record_payment(
             dossier_number, method, amount, currency, received_on, voucher_code, reference, payer_name, note, today
         )
     except InvalidInput as error:
-        refuse(uow, actor, RECORD, given_number, error)
+        audit.refuse(uow, actor, RECORD, given_number, error)
     number = request["dossier_number"]
     earlier = idempotency.claim(
         uow.conn, idempotency_key, RECORD, {**request, "expected_version": expected_version}, actor.login
@@ -189,12 +182,12 @@ def record_payment(
         sa.text("SELECT currency, version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
     ).first()
     if dossier is None:
-        refuse(uow, actor, RECORD, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, RECORD, number, NotFound(f"dossier {number} does not exist"))
     if dossier.version != expected_version:
-        refuse(uow, actor, RECORD, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(uow, actor, RECORD, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
     if request["currency"] not in (None, dossier.currency):
         error = InvalidInput("currency", f"the dossier is in {dossier.currency}, not {request['currency']}")
-        refuse(uow, actor, RECORD, number, error)
+        audit.refuse(uow, actor, RECORD, number, error)
     # Today's payment carries the moment it was recorded; a back-dated one noon UTC of its day.
     received_at = (
         datetime.now(UTC)
@@ -285,7 +278,7 @@ def assign_payment(
             "reason": text(reason, "reason", MAX_REASON),
         }
     except InvalidInput as error:
-        refuse(uow, actor, ASSIGN, given_number, error)
+        audit.refuse(uow, actor, ASSIGN, given_number, error)
     number = request["dossier_number"]
     earlier = idempotency.claim(
         uow.conn, idempotency_key, ASSIGN, {**request, "expected_version": expected_version}, actor.login
@@ -301,19 +294,19 @@ def assign_payment(
             sa.text("SELECT 1 FROM app.payments WHERE payment_id = :id"), {"id": request["payment_id"]}
         ).first()
         problem = "already belongs to a dossier" if exists else "is not a payment we received"
-        refuse(uow, actor, ASSIGN, number, InvalidInput("payment_id", f"{request['payment_id']} {problem}"))
+        audit.refuse(uow, actor, ASSIGN, number, InvalidInput("payment_id", f"{request['payment_id']} {problem}"))
     dossier = uow.conn.execute(
         sa.text("SELECT currency, version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
     ).first()
     if dossier is None:
-        refuse(uow, actor, ASSIGN, number, InvalidInput("dossier_number", f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, ASSIGN, number, InvalidInput("dossier_number", f"dossier {number} does not exist"))
     if dossier.version != expected_version:
-        refuse(uow, actor, ASSIGN, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(uow, actor, ASSIGN, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
     if waiting.currency != dossier.currency:
         error = InvalidInput(
             "dossier_number", f"the payment is in {waiting.currency} and dossier {number} in {dossier.currency}"
         )
-        refuse(uow, actor, ASSIGN, number, error)
+        audit.refuse(uow, actor, ASSIGN, number, error)
     # Two agents assigning the same payment at once: the primary key lets one in, the other is told.
     inserted = uow.conn.execute(
         sa.text(
@@ -325,7 +318,7 @@ def assign_payment(
     ).first()
     if inserted is None:
         error = InvalidInput("payment_id", f"{request['payment_id']} was just attributed by someone else")
-        refuse(uow, actor, ASSIGN, number, error)
+        audit.refuse(uow, actor, ASSIGN, number, error)
     version = bump_version(uow, actor, ASSIGN, number, expected_version)
     audit.record(
         uow.conn,

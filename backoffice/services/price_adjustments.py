@@ -8,12 +8,12 @@ as stale) and stores the dossier's new sale total, computed as the Devis compute
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 
 from backoffice.db import sale_total
-from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
+from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
 from backoffice.services import audit, idempotency
@@ -23,13 +23,6 @@ ACTION = "price_adjustment"
 MAX_LABEL = 200
 MAX_REASON = 500
 MAX_QUANTITY = 10_000
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, ACTION, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 def _text(value: object, field: str, limit: int) -> str:
@@ -159,7 +152,7 @@ def add_price_adjustment(
             reason,
         )
     except InvalidInput as error:
-        _refuse(uow, actor, dossier_number if isinstance(dossier_number, str) else None, error)
+        audit.refuse(uow, actor, ACTION, dossier_number if isinstance(dossier_number, str) else None, error)
     number = request["dossier_number"]
     earlier = idempotency.claim(
         uow.conn, idempotency_key, ACTION, {**request, "expected_version": expected_version}, actor.login
@@ -170,9 +163,9 @@ def add_price_adjustment(
         sa.text("SELECT currency, version, sale_total FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
     ).first()
     if dossier is None:
-        _refuse(uow, actor, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, ACTION, number, NotFound(f"dossier {number} does not exist"))
     if dossier.version != expected_version:
-        _refuse(uow, actor, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
     supplier_code = None
     if request["service_id"] is not None:
         supplier_code = uow.conn.execute(
@@ -181,7 +174,7 @@ def add_price_adjustment(
         ).scalar()
         if supplier_code is None:
             error = InvalidInput("service_id", f"{request['service_id']} is not a service of dossier {number}")
-            _refuse(uow, actor, number, error)
+            audit.refuse(uow, actor, ACTION, number, error)
     line = {
         **request,
         "sale_currency": dossier.currency,
@@ -195,7 +188,7 @@ def add_price_adjustment(
         current = uow.conn.execute(
             sa.text("SELECT version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
         ).scalar_one()
-        _refuse(uow, actor, number, StaleVersion(f"dossier {number}", expected_version, current))
+        audit.refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, current))
     audit.record(
         uow.conn,
         actor.login,

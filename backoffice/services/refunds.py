@@ -40,7 +40,6 @@ from backoffice.services.payments import (
     MONEY_MOVING,
     bump_version,
     dossier_number_of,
-    refuse,
     text,
 )
 from backoffice.services.unit_of_work import UnitOfWork
@@ -86,9 +85,9 @@ def _locked_dossier(uow: UnitOfWork, actor: Actor, action: str, number: str, exp
         sa.text("SELECT currency, version FROM app.dossiers WHERE dossier_number = :n FOR UPDATE"), {"n": number}
     ).first()
     if dossier is None:
-        refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
     if dossier.version != expected:
-        refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected, dossier.version))
+        audit.refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected, dossier.version))
     return dossier
 
 
@@ -185,7 +184,7 @@ def request_refund(
             "reason": text(reason, "reason", MAX_REASON),
         }
     except InvalidInput as error:
-        refuse(uow, actor, REFUND, given_number, error)
+        audit.refuse(uow, actor, REFUND, given_number, error)
     earlier = idempotency.claim(
         uow.conn, idempotency_key, REFUND, {**request, "expected_version": expected_version}, actor.login
     )
@@ -195,14 +194,14 @@ def request_refund(
     original = _original(uow.conn, number, request["payment_id"])
     if original is None:
         error = InvalidInput("payment_id", f"{request['payment_id']} is not a captured payment of dossier {number}")
-        refuse(uow, actor, REFUND, number, error)
+        audit.refuse(uow, actor, REFUND, number, error)
     if original.currency != dossier.currency:
         error = InvalidInput("payment_id", f"{original.payment_id} is in {original.currency}, not {dossier.currency}")
-        refuse(uow, actor, REFUND, number, error)
+        audit.refuse(uow, actor, REFUND, number, error)
     limit = refundable(uow.conn, number, dossier.currency, original.payment_id)
     if value > limit:
         error = InvalidInput("amount", f"{value} is more than the {limit} {dossier.currency} that can be refunded")
-        refuse(uow, actor, REFUND, number, error)
+        audit.refuse(uow, actor, REFUND, number, error)
     needs_approval = value > get_settings().refund_approval_threshold
     refund = {
         **request,
@@ -258,19 +257,19 @@ def _checked_decision(
             raise InvalidInput("refund_id", f"{refund_id!r} is not a refund id")
         return int(refund_id), text(note, "reason" if note_required else "note", MAX_REASON, required=note_required)
     except InvalidInput as error:
-        refuse(uow, actor, action, number, error)
+        audit.refuse(uow, actor, action, number, error)
 
 
 def _pending(uow: UnitOfWork, actor: Actor, action: str, refund_id: int, expected_version: int) -> tuple[Any, Any]:
     """The pending refund, someone else's, and its dossier, both locked."""
     refund = uow.conn.execute(sa.text("SELECT * FROM app.refunds WHERE id = :id FOR UPDATE"), {"id": refund_id}).first()
     if refund is None:
-        refuse(uow, actor, action, None, NotFound(f"refund {refund_id} does not exist"))
+        audit.refuse(uow, actor, action, None, NotFound(f"refund {refund_id} does not exist"))
     if refund.requested_by == actor.login:
-        refuse(uow, actor, action, refund.dossier_number, SecondPersonRequired(actor.login))
+        audit.refuse(uow, actor, action, refund.dossier_number, SecondPersonRequired(actor.login))
     if refund.state != "pending_approval":
         error = InvalidInput("refund_id", f"refund {refund_id} was already {refund.state}")
-        refuse(uow, actor, action, refund.dossier_number, error)
+        audit.refuse(uow, actor, action, refund.dossier_number, error)
     return refund, _locked_dossier(uow, actor, action, refund.dossier_number, expected_version)
 
 
@@ -295,7 +294,7 @@ def approve_refund(
     limit = refundable(uow.conn, number, dossier.currency, refund.payment_id, besides=refund.id)
     if original is None or refund.amount > limit:
         error = InvalidInput("amount", f"{refund.amount} is more than the {limit} {dossier.currency} left to refund")
-        refuse(uow, actor, APPROVE, number, error)
+        audit.refuse(uow, actor, APPROVE, number, error)
     row = {k: getattr(refund, k) for k in ("id", "dossier_number", "payment_id", "method", "amount", "currency")}
     payment_id = _pay_out(uow, {**row, "reason": refund.reason}, original, actor)
     uow.conn.execute(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -130,13 +130,6 @@ class Regulation:
     created_at: datetime
     reverses_regulation_id: int | None
     reversed_by: int | None
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 def _text(value: object, field: str, limit: int) -> str:
@@ -518,7 +511,7 @@ def preview_mass_regulation(
         adjustment = _adjustment(supplier_code, service_kinds, mode, purchase_value, sale_value, currency, reason)
         duplicates = _select(uow, numbers, criteria, today or date.today())
     except InvalidInput as error:
-        _refuse(uow, actor, MASS_ACTION, None, error)
+        audit.refuse(uow, actor, MASS_ACTION, None, error)
     token = _plan(uow, adjustment)
     preview = _read_preview(uow, token, duplicates)
     uow.rollback()  # drop the plan's temp tables
@@ -574,7 +567,7 @@ def apply_mass_regulation(
             else {"criteria": to_dict(validate(criteria))}
         )
     except InvalidInput as error:
-        _refuse(uow, actor, MASS_ACTION, None, error)
+        audit.refuse(uow, actor, MASS_ACTION, None, error)
     arguments = {**adjustment.as_json(), **selection, "preview_token": preview_token}
     earlier = idempotency.claim(uow.conn, idempotency_key, MASS_ACTION, arguments, actor.login)
     if earlier is not None:
@@ -583,13 +576,13 @@ def apply_mass_regulation(
     try:
         duplicates = _select(uow, numbers, criteria, today or date.today())
     except InvalidInput as error:
-        _refuse(uow, actor, MASS_ACTION, None, error)
+        audit.refuse(uow, actor, MASS_ACTION, None, error)
     progress(0.15, "plan")
     if _plan(uow, adjustment) != preview_token:
-        _refuse(uow, actor, MASS_ACTION, None, PreviewChanged())
+        audit.refuse(uow, actor, MASS_ACTION, None, PreviewChanged())
     preview = _read_preview(uow, preview_token, duplicates)
     if not preview.eligible:
-        _refuse(uow, actor, MASS_ACTION, None, InvalidInput("numbers", "no selected dossier is eligible"))
+        audit.refuse(uow, actor, MASS_ACTION, None, InvalidInput("numbers", "no selected dossier is eligible"))
     try:
         rid, changed = _write(
             uow,
@@ -607,7 +600,7 @@ def apply_mass_regulation(
             raise PreviewChanged()  # a dossier changed between the plan and the write
     except PreviewChanged as error:
         uow.rollback()
-        _refuse(uow, actor, MASS_ACTION, None, error)
+        audit.refuse(uow, actor, MASS_ACTION, None, error)
     audit.record(
         uow.conn,
         actor.login,
@@ -656,7 +649,7 @@ def apply_regulation(
             raise InvalidInput("dossier_number", "is required")
         adjustment = _adjustment(supplier_code, service_kinds, mode, purchase_value, sale_value, currency, reason)
     except InvalidInput as error:
-        _refuse(uow, actor, ACTION, number, error)
+        audit.refuse(uow, actor, ACTION, number, error)
     arguments = {**adjustment.as_json(), "dossier_number": number, "expected_version": expected_version}
     earlier = idempotency.claim(uow.conn, idempotency_key, ACTION, arguments, actor.login)
     if earlier is not None:
@@ -665,15 +658,15 @@ def apply_regulation(
         sa.text("SELECT version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
     ).scalar()
     if version is None:
-        _refuse(uow, actor, ACTION, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, ACTION, number, NotFound(f"dossier {number} does not exist"))
     if version != expected_version:
-        _refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, version))
+        audit.refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, version))
     _select_numbers(uow, (number,))
     _plan(uow, adjustment)
     preview = _read_preview(uow, "", 0)
     if preview.not_eligible:
         reason_code = preview.not_eligible[0][1]
-        _refuse(uow, actor, ACTION, number, InvalidInput(_REASON_FIELD[reason_code], INELIGIBLE[reason_code]))
+        audit.refuse(uow, actor, ACTION, number, InvalidInput(_REASON_FIELD[reason_code], INELIGIBLE[reason_code]))
     rid, changed = _write(
         uow,
         actor,
@@ -692,7 +685,7 @@ def apply_regulation(
             sa.text("SELECT version FROM app.dossiers WHERE dossier_number = :n"), {"n": number}
         ).scalar_one()
         uow.rollback()
-        _refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, current))
+        audit.refuse(uow, actor, ACTION, number, StaleVersion(f"dossier {number}", expected_version, current))
     idempotency.store(uow.conn, idempotency_key, {"regulation_id": rid})
     uow.commit()
     return rid
@@ -738,7 +731,7 @@ def undo_regulation(
     if not (actor.can("regulation") or actor.can("mass_regulation")):
         audit.require(uow.engine, actor, "regulation", UNDO_ACTION)
     if isinstance(regulation_id, bool) or not isinstance(regulation_id, int):
-        _refuse(uow, actor, UNDO_ACTION, None, InvalidInput("regulation_id", f"{regulation_id!r} is not an id"))
+        audit.refuse(uow, actor, UNDO_ACTION, None, InvalidInput("regulation_id", f"{regulation_id!r} is not an id"))
     original = uow.conn.execute(
         sa.text(
             """SELECT r.*, (SELECT u.id FROM app.regulations u WHERE u.reverses_regulation_id = r.id) AS reversed_by
@@ -747,7 +740,7 @@ def undo_regulation(
         {"id": regulation_id},
     ).first()
     if original is None:
-        _refuse(uow, actor, UNDO_ACTION, None, NotFound(f"regulation {regulation_id} does not exist"))
+        audit.refuse(uow, actor, UNDO_ACTION, None, NotFound(f"regulation {regulation_id} does not exist"))
     # Undoing a mass regulation is itself a mass change.
     audit.require(uow.engine, actor, "mass_regulation" if original.scope == "mass" else "regulation", UNDO_ACTION)
     try:
@@ -755,7 +748,7 @@ def undo_regulation(
         if original.reverses_regulation_id is not None:
             raise InvalidInput("regulation_id", f"regulation {regulation_id} is an undo; apply a new regulation")
     except InvalidInput as error:
-        _refuse(uow, actor, UNDO_ACTION, None, error)
+        audit.refuse(uow, actor, UNDO_ACTION, None, error)
     earlier = idempotency.claim(
         uow.conn, idempotency_key, UNDO_ACTION, {"regulation_id": regulation_id, "reason": text}, actor.login
     )
@@ -765,7 +758,7 @@ def undo_regulation(
         error = InvalidInput(
             "regulation_id", f"regulation {regulation_id} was already undone by regulation {original.reversed_by}"
         )
-        _refuse(uow, actor, UNDO_ACTION, None, error)
+        audit.refuse(uow, actor, UNDO_ACTION, None, error)
     progress(0.05, "selection")
     uow.conn.execute(_LOCK_DOSSIERS, {"original": regulation_id})
     uow.conn.execute(sa.text(_DROP_PLAN))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 from babel.dates import format_date
@@ -77,13 +77,6 @@ class Change:
 
     version: int
     sending_id: int | None
-
-
-def _refuse(uow: UnitOfWork, actor: Actor, action: str, dossier_number: str | None, error: DomainError) -> NoReturn:
-    audit.record_apart(
-        uow.engine, actor.login, action, outcome="refused", dossier_number=dossier_number, detail=str(error)
-    )
-    raise error
 
 
 # NO KEY UPDATE, not UPDATE: it serialises the travel book's writers on the dossier row without
@@ -222,7 +215,7 @@ def set_travel_book(
         if mode not in MODES:
             raise InvalidInput("travel_book_mode", f"{mode!r} is not one of {', '.join(MODES)}")
     except InvalidInput as error:
-        _refuse(uow, actor, action, dossier_number if isinstance(dossier_number, str) else None, error)
+        audit.refuse(uow, actor, action, dossier_number if isinstance(dossier_number, str) else None, error)
     number = dossier_number.strip()
     request = {"dossier_number": number, "complete": complete, "mode": mode, "expected_version": expected_version}
     earlier = idempotency.claim(uow.conn, idempotency_key, action, request, actor.login)
@@ -230,11 +223,11 @@ def set_travel_book(
         return Change(**earlier)
     dossier = uow.conn.execute(_LOCK, {"n": number}).first()
     if dossier is None:
-        _refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
     if dossier.version != expected_version:
-        _refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
+        audit.refuse(uow, actor, action, number, StaleVersion(f"dossier {number}", expected_version, dossier.version))
     if complete and not _current_versions(uow.conn, number):
-        _refuse(uow, actor, action, number, InvalidInput("documents", "the dossier has no travel documents yet"))
+        audit.refuse(uow, actor, action, number, InvalidInput("documents", "the dossier has no travel documents yet"))
     if (complete, mode) == (dossier.travel_book_complete, dossier.travel_book_mode):
         change = Change(dossier.version, None)
     else:
@@ -250,7 +243,7 @@ def set_travel_book(
         try:
             sending_id = _automatic(uow.conn, actor, updated, "completed", storage or documents.default_storage())
         except DomainError as error:
-            _refuse(uow, actor, action, number, error)
+            audit.refuse(uow, actor, action, number, error)
         change = Change(version, sending_id)
         audit.record(
             uow.conn,
@@ -279,28 +272,30 @@ def send_travel_book(
     action = "send_travel_book"
     audit.require(uow.engine, actor, "manage_documents", action, dossier_number)
     if not isinstance(dossier_number, str) or not dossier_number.strip():
-        _refuse(uow, actor, action, None, InvalidInput("dossier_number", "is required"))
+        audit.refuse(uow, actor, action, None, InvalidInput("dossier_number", "is required"))
     number = dossier_number.strip()
     earlier = idempotency.claim(uow.conn, idempotency_key, action, {"dossier_number": number}, actor.login)
     if earlier is not None:
         return int(earlier["sending_id"])
     dossier = uow.conn.execute(_LOCK, {"n": number}).first()
     if dossier is None:
-        _refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
+        audit.refuse(uow, actor, action, number, NotFound(f"dossier {number} does not exist"))
     if not dossier.travel_book_complete:
-        _refuse(uow, actor, action, number, InvalidInput("travel_book_complete", "mark the travel book complete first"))
+        audit.refuse(
+            uow, actor, action, number, InvalidInput("travel_book_complete", "mark the travel book complete first")
+        )
     versions = _current_versions(uow.conn, number)
     if not versions:
-        _refuse(uow, actor, action, number, InvalidInput("documents", "the dossier has no travel documents yet"))
+        audit.refuse(uow, actor, action, number, InvalidInput("documents", "the dossier has no travel documents yet"))
     sent_on = _sent_on(uow.conn, number, sorted(v.id for v in versions))
     if sent_on is not None:
         when = sent_on.astimezone(UTC)
         refusal = AlreadySent(f"these document versions were already sent to the client on {when:%Y-%m-%d %H:%M} UTC")
-        _refuse(uow, actor, action, number, refusal)
+        audit.refuse(uow, actor, action, number, refusal)
     try:
         sending_id = _send(uow.conn, actor, dossier, versions, "manual", storage or documents.default_storage())
     except DomainError as error:
-        _refuse(uow, actor, action, number, error)
+        audit.refuse(uow, actor, action, number, error)
     idempotency.store(uow.conn, idempotency_key, {"sending_id": sending_id})
     uow.commit()
     return sending_id

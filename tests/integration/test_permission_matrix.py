@@ -58,7 +58,6 @@ MISSING_LINE = {"supplier_code": "NOSUPPLIER", "invoice_number": "F-MISSING", "l
 # Plumbing that takes an actor without being an action of its own.
 NOT_SERVICES = {
     "backoffice.services.users.current": "reads the caller as stored; checks nothing",
-    "backoffice.services.payments.refuse": "audits a refusal for the payment services that call it",
     "backoffice.services.payments.bump_version": "the version guard the payment services share",
 }
 
