@@ -29,6 +29,7 @@ from backoffice.db import sale_total
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
+from backoffice.domain.text import required_text
 from backoffice.mail import outbox
 from backoffice.mail.templates import language_for
 from backoffice.queries.search import MONEY_MOVING
@@ -112,15 +113,6 @@ class Decision:
 # ---------------------------------------------------------------- input in normal form
 
 
-def _text(value: object, field: str, limit: int) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise InvalidInput(field, "is required")
-    if len(text) > limit:
-        raise InvalidInput(field, f"is longer than {limit} characters")
-    return text
-
-
 def _whole(value: object, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidInput(field, f"{value!r} is not a whole number")
@@ -161,7 +153,7 @@ def _price_line(value: object, is_fee: bool) -> dict[str, Any]:
     currency = value.get("purchase_currency")
     return {
         "service_id": (service_id or "").strip() or None,
-        "label": _text(value.get("label"), "label", MAX_LABEL),
+        "label": required_text(value.get("label"), "label", MAX_LABEL),
         "quantity": _whole(value.get("quantity", 1), "quantity", 1, MAX_QUANTITY),
         "unit_sale_amount": sale,
         "unit_purchase_amount": purchase,
@@ -209,7 +201,7 @@ def _checked_request(
     request = {
         "dossier_number": dossier_number.strip(),
         "kind": kind,
-        "description": _text(description, "description", MAX_DESCRIPTION),
+        "description": required_text(description, "description", MAX_DESCRIPTION),
         "lines_to_add": _lines(lines_to_add, "lines_to_add", is_fee=False),
         "lines_to_cancel": _cancelled_ids(lines_to_cancel),
         "fee_lines": _lines(fee_lines, "fee_lines", is_fee=True),
@@ -577,7 +569,7 @@ def validate_modification(
         if decision not in DECISIONS:
             raise InvalidInput("decision", f"{decision!r} is not one of {', '.join(DECISIONS)}")
         checked_id = _whole(request_id, "request_id", 1, 2**63 - 1)
-        why = _text(reason, "reason", MAX_REASON) if decision == "refuse" else None
+        why = required_text(reason, "reason", MAX_REASON) if decision == "refuse" else None
     except InvalidInput as error:
         audit.refuse(uow, actor, action, number, error)
     arguments = {"request_id": checked_id, "decision": decision, "reason": why, "expected_version": expected_version}

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
+from backoffice.domain.text import optional_text, required_text
 from backoffice.services import audit, idempotency
 from backoffice.services.unit_of_work import UnitOfWork
 
@@ -45,19 +46,6 @@ BUMP = sa.text(
     """UPDATE app.dossiers SET version = version + 1
        WHERE dossier_number = :number AND version = :expected RETURNING version"""
 )
-
-
-def text(value: object, field: str, limit: int, *, required: bool = True) -> str | None:
-    cleaned = value.strip() if isinstance(value, str) else ""
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(field, f"{value!r} is not text")
-    if not cleaned:
-        if required:
-            raise InvalidInput(field, "is required")
-        return None
-    if len(cleaned) > limit:
-        raise InvalidInput(field, f"is longer than {limit} characters")
-    return cleaned
 
 
 def dossier_number_of(value: object) -> str:
@@ -112,7 +100,7 @@ def _checked_payment(
     value = parse_amount(amount, "amount")
     if value <= 0:
         raise InvalidInput("amount", "must be more than 0 (a refund is recorded as a refund)")
-    code = text(voucher_code, "voucher_code", 40, required=method == "gift_voucher")
+    code = (required_text if method == "gift_voucher" else optional_text)(voucher_code, "voucher_code", 40)
     if code is not None:
         code = code.upper()
         if method not in ("gift_voucher", "holiday_voucher"):
@@ -126,9 +114,9 @@ def _checked_payment(
         "currency": None if currency in (None, "") else check_currency(currency),
         "received_on": _received_on(received_on, today),
         "voucher_code": code,
-        "reference": text(reference, "reference", MAX_TEXT, required=False),
-        "payer_name": text(payer_name, "payer_name", MAX_TEXT, required=False),
-        "note": text(note, "note", MAX_REASON, required=False),
+        "reference": optional_text(reference, "reference", MAX_TEXT),
+        "payer_name": optional_text(payer_name, "payer_name", MAX_TEXT),
+        "note": optional_text(note, "note", MAX_REASON),
     }
 
 
@@ -275,7 +263,7 @@ def assign_payment(
         request = {
             "payment_id": payment_id.strip(),
             "dossier_number": dossier_number_of(dossier_number),
-            "reason": text(reason, "reason", MAX_REASON),
+            "reason": required_text(reason, "reason", MAX_REASON),
         }
     except InvalidInput as error:
         audit.refuse(uow, actor, ASSIGN, given_number, error)

@@ -16,6 +16,7 @@ from backoffice.db import sale_total
 from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
+from backoffice.domain.text import required_text
 from backoffice.services import audit, idempotency
 from backoffice.services.unit_of_work import UnitOfWork
 
@@ -23,15 +24,6 @@ ACTION = "price_adjustment"
 MAX_LABEL = 200
 MAX_REASON = 500
 MAX_QUANTITY = 10_000
-
-
-def _text(value: object, field: str, limit: int) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise InvalidInput(field, "is required")
-    if len(text) > limit:
-        raise InvalidInput(field, f"is longer than {limit} characters")
-    return text
 
 
 def _quantity(value: object) -> int:
@@ -83,7 +75,7 @@ def _checked(
     return {
         "dossier_number": dossier_number.strip(),
         "service_id": (service_id or "").strip() or None,
-        "label": _text(label, "label", MAX_LABEL),
+        "label": required_text(label, "label", MAX_LABEL),
         "quantity": _quantity(quantity),
         "unit_sale_amount": sale,
         "unit_purchase_amount": purchase,
@@ -91,7 +83,7 @@ def _checked(
         if purchase_currency in (None, "")
         else check_currency(purchase_currency, "purchase_currency"),
         "vat_rate": _vat_rate(vat_rate),
-        "reason": _text(reason, "reason", MAX_REASON),
+        "reason": required_text(reason, "reason", MAX_REASON),
     }
 
 

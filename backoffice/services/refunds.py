@@ -33,6 +33,7 @@ from backoffice.config import get_settings
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from backoffice.domain.money import parse_amount
 from backoffice.domain.permissions import Actor
+from backoffice.domain.text import optional_text, required_text
 from backoffice.services import audit, idempotency
 from backoffice.services.payments import (
     DOSSIER_PAYMENTS,
@@ -40,7 +41,6 @@ from backoffice.services.payments import (
     MONEY_MOVING,
     bump_version,
     dossier_number_of,
-    text,
 )
 from backoffice.services.unit_of_work import UnitOfWork
 
@@ -181,7 +181,7 @@ def request_refund(
             "dossier_number": number,
             "payment_id": payment_id.strip(),
             "amount": value,
-            "reason": text(reason, "reason", MAX_REASON),
+            "reason": required_text(reason, "reason", MAX_REASON),
         }
     except InvalidInput as error:
         audit.refuse(uow, actor, REFUND, given_number, error)
@@ -255,7 +255,9 @@ def _checked_decision(
     try:
         if not valid_id:
             raise InvalidInput("refund_id", f"{refund_id!r} is not a refund id")
-        return int(refund_id), text(note, "reason" if note_required else "note", MAX_REASON, required=note_required)
+        return int(refund_id), (required_text if note_required else optional_text)(
+            note, "reason" if note_required else "note", MAX_REASON
+        )
     except InvalidInput as error:
         audit.refuse(uow, actor, action, number, error)
 

@@ -29,6 +29,7 @@ from backoffice.db import sale_total
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
+from backoffice.domain.text import required_text
 from backoffice.queries import search
 from backoffice.queries.criteria import SearchCriteria, to_dict, validate
 from backoffice.services import audit, idempotency
@@ -132,15 +133,6 @@ class Regulation:
     reversed_by: int | None
 
 
-def _text(value: object, field: str, limit: int) -> str:
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
-        raise InvalidInput(field, "is required")
-    if len(text) > limit:
-        raise InvalidInput(field, f"is longer than {limit} characters")
-    return text
-
-
 def _adjustment(
     supplier_code: object,
     service_kinds: object,
@@ -151,7 +143,7 @@ def _adjustment(
     reason: object,
 ) -> Adjustment:
     """The request in normal form, or InvalidInput naming the first bad field."""
-    supplier = _text(supplier_code, "supplier_code", MAX_SUPPLIER)
+    supplier = required_text(supplier_code, "supplier_code", MAX_SUPPLIER)
     if isinstance(service_kinds, str) or not isinstance(service_kinds, Sequence) or not service_kinds:
         raise InvalidInput("service_kinds", "choose at least one service kind")
     unknown = [k for k in service_kinds if k not in SERVICE_KINDS]
@@ -175,7 +167,7 @@ def _adjustment(
         sale_value=sale,
         # A percentage follows the currency of each service's purchases.
         currency=check_currency(currency, "currency") if mode == "amount" else None,
-        reason=_text(reason, "reason", MAX_REASON),
+        reason=required_text(reason, "reason", MAX_REASON),
     )
 
 
@@ -744,7 +736,7 @@ def undo_regulation(
     # Undoing a mass regulation is itself a mass change.
     audit.require(uow.engine, actor, "mass_regulation" if original.scope == "mass" else "regulation", UNDO_ACTION)
     try:
-        text = _text(reason, "reason", MAX_REASON)
+        text = required_text(reason, "reason", MAX_REASON)
         if original.reverses_regulation_id is not None:
             raise InvalidInput("regulation_id", f"regulation {regulation_id} is an undo; apply a new regulation")
     except InvalidInput as error:
