@@ -20,7 +20,7 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
     """Measure the selected figures on a fresh bench database and write the report to `out`."""
     from bench import ingest
 
-    url = harness.bench_database(scale.name)
+    url = harness.bench_database(scale.name, only)
     figures: list[Figure] = []
     notes: list[str] = []
     load_before = os.getloadavg()[0]

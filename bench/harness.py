@@ -116,19 +116,22 @@ def _admin(statements: list[str]) -> None:
         admin.dispose()
 
 
-def bench_database(scale: str) -> str:
-    """Create (again) `backoffice_bench_<scale>` on the configured server, migrated; return its URL."""
+def bench_database(scale: str, only: str | None = None) -> str:
+    """Create (again) `backoffice_bench_<scale>[_<figure>]` on the configured server, migrated; return its URL.
+
+    One database per figure group run alone, so two `--only` runs at once never share tables."""
     from backoffice.db.migrate import migrate
 
-    name = f"backoffice_bench_{scale}"
+    name = f"backoffice_bench_{scale}" + (f"_{only}" if only else "")
     _admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
     url = make_url(server_url()).set(database=name).render_as_string(hide_password=False)
     migrate(url)
     return url
 
 
-def drop_bench_database(scale: str) -> None:
-    _admin([f'DROP DATABASE IF EXISTS "backoffice_bench_{scale}" WITH (FORCE)'])
+def drop_bench_database(scale: str, only: str | None = None) -> None:
+    name = f"backoffice_bench_{scale}" + (f"_{only}" if only else "")
+    _admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
 
 
 def empty_database(url: str) -> None:
