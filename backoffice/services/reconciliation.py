@@ -5,8 +5,12 @@ read them live, so the new state shows at once. A line is *open* while no `confi
 decision is in force on it, *reconciled* after one. On an open line an accountant confirms the
 suggestion, rejects a candidate (that pair is not proposed again) or matches it by hand (to one
 dossier, or split over several with an amount each that add up to the line's). `unreconcile`
-undoes every decision in force on the line (a match or rejections): one `unmatch` row supersedes
-each, and the line goes back to what automatic matching proposes.
+undoes every decision in force on the line (a match, rejections, a withdrawal): one `unmatch` row
+supersedes each, and the line goes back to what automatic matching proposes. On a line matched
+automatically, with no decision in force, `unreconcile` withdraws the automatic match: one
+`unmatch` row that supersedes nothing and names the dossier; the line is then never matched
+automatically again (its next candidate is only suggested, or it is unmatched) until that
+withdrawal is itself undone.
 
 Concurrency: the page hands back the line's latest decision id as it read it (`expected_decision_id`,
 None when there was none); the line row is locked, and a decision is refused as stale if another
@@ -93,7 +97,7 @@ _LOCK_LINE = sa.text(
        FOR UPDATE OF l"""
 )
 _LINE_DECISIONS = sa.text(
-    """SELECT d.id, d.decision, d.dossier_number, d.amount_incl_tax,
+    """SELECT d.id, d.decision, d.dossier_number, d.amount_incl_tax, d.supersedes_id,
               NOT EXISTS (SELECT 1 FROM app.reconciliation_decisions x WHERE x.supersedes_id = d.id) AS in_force
        FROM app.reconciliation_decisions d
        WHERE d.supplier_code = :s AND d.invoice_number = :i AND d.line_number = :n
@@ -108,7 +112,8 @@ _INSERT = sa.text(
 
 
 def _line_state(uow: UnitOfWork, actor: Actor, key: LineKey, expected: int | None, what: str) -> tuple[Any, list]:
-    """Lock the line; return it and its decisions in force (unmatch rows excepted), or refuse."""
+    """Lock the line; return it and its decisions in force (matches, rejections, withdrawals of the
+    automatic match; not the unmatch rows that undid a decision), or refuse."""
     params = {"s": key[0], "i": key[1], "n": key[2]}
     line = uow.conn.execute(_LOCK_LINE, params).first()
     if line is None:
@@ -118,7 +123,7 @@ def _line_state(uow: UnitOfWork, actor: Actor, key: LineKey, expected: int | Non
     if latest != expected:
         error = StaleVersion(f"supplier invoice line {'/'.join(map(str, key))}", expected or 0, latest or 0)
         _refuse(uow, actor, error, what)
-    return line, [d for d in decisions if d.in_force and d.decision != "unmatch"]
+    return line, [d for d in decisions if d.in_force and (d.decision != "unmatch" or d.supersedes_id is None)]
 
 
 def _check_open(uow: UnitOfWork, actor: Actor, in_force: list, what: str) -> None:
@@ -371,16 +376,22 @@ def unreconcile(
     expected_decision_id: int | None,
     idempotency_key: str,
 ) -> list[int]:
-    """Undo every decision in force on the line (its match, its rejections); returns the unmatch ids."""
+    """Undo every decision in force on the line (its match, its rejections, a withdrawal); on a line
+    matched automatically with none, withdraw the automatic match. Returns the unmatch ids."""
 
     def check(request: dict[str, Any]) -> dict[str, Any]:
         why = _reason(request["reason"], required=True)
 
         def write(line: Any, in_force: list, key: LineKey) -> list[int]:
-            if not in_force:
-                _refuse(uow, actor, InvalidInput("line_number", "the line has no decision to undo"), "unmatch")
-            rows = [(d.dossier_number, None) for d in in_force]
-            return _write(uow, actor, key, "unmatch", rows, why, [d.id for d in in_force], _before(in_force))
+            if in_force:
+                rows = [(d.dossier_number, None) for d in in_force]
+                return _write(uow, actor, key, "unmatch", rows, why, [d.id for d in in_force], _before(in_force))
+            state, matched = workbench.line_state(uow.conn, key) or ("", None)
+            if state != "auto_matched" or matched is None:
+                error = InvalidInput("line_number", "the line has no match nor decision to undo")
+                _refuse(uow, actor, error, "unmatch")
+            before = [{"state": state, "dossier_number": matched}]
+            return _write(uow, actor, key, "unmatch", [(matched, None)], why, [None], before)
 
         return {"reason": why, "_write": write}
 

@@ -2,8 +2,9 @@
 
 One data set for the module (bench.reconciliation.load_lines, then dbt builds the matching):
 20 suggested lines (a traveller's last name in the reference, HOTBENCH invoices FB-000000 and
-FB-000001, line i suggesting BK-2098-00000i+1) and 20 unmatched ones (FB-000002, FB-000003).
-Decisions are immutable, so each test works on lines of its own.
+FB-000001, line i suggesting BK-2098-00000i+1) and 20 unmatched ones (FB-000002, FB-000003),
+plus, written before, supplier AUTOSUP's invoice AU-1 whose two lines name dossier AUTO by its
+number: matched automatically. Decisions are immutable, so each test works on lines of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import factories as f
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,6 +32,7 @@ from bench.reconciliation import SUPPLIER, load_lines
 
 ACCOUNTANT = Actor("compta", "accountant", frozenset({"reconcile", "write_off"}))
 AGENT = Actor("agent1", "agent", frozenset({"search_dossiers", "regulation"}))
+AUTO_SUPPLIER = "AUTOSUP"
 
 
 def _key() -> str:
@@ -47,8 +50,38 @@ def data(engine: Engine, database_url: str) -> Iterator[Engine]:
             )
         ).scalars()
         conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    _automatic_lines(engine)
     load_lines(engine, database_url, open_lines=20, suggested=20, billing=False)
     yield engine
+
+
+def _automatic_lines(engine: Engine) -> str:
+    """Dossier AUTO with a service of AUTOSUP; invoice AU-1 whose 2 lines name it by number."""
+    f.supplier(engine, AUTO_SUPPLIER)
+    number = f.dossier(
+        engine,
+        services=[{"supplier_code": AUTO_SUPPLIER}],
+        lines=[{"service_id": "S1", "unit_purchase_amount": "300.00", "supplier_code": AUTO_SUPPLIER}],
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoices (supplier_code, invoice_number, kind, invoice_date, currency,
+                       sha256, source_file)
+                   VALUES (:s, 'AU-1', 'invoice', current_date, 'EUR', md5('AU-1'), 'test')"""
+            ),
+            {"s": AUTO_SUPPLIER},
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoice_lines (supplier_code, invoice_number, line_number, reference,
+                       description, amount_excl_tax, vat_rate, amount_incl_tax)
+                   VALUES (:s, 'AU-1', 1, :n, 'Nuitees', 150.00, 0, 150.00),
+                          (:s, 'AU-1', 2, 'Dossier ' || :n, 'Nuitees', 150.00, 0, 150.00)"""
+            ),
+            {"s": AUTO_SUPPLIER, "n": number},
+        )
+    return number
 
 
 def mart(engine: Engine, invoice: str, line: int) -> list[tuple]:
@@ -275,8 +308,10 @@ def test_workbench_page_agrees_with_the_mart_and_pages_by_key(data: Engine) -> N
                 sa.text(
                     """SELECT DISTINCT ON (invoice_number, line_number) invoice_number, line_number, state,
                               dossier_number
-                       FROM marts.supplier_invoice_line_matches ORDER BY invoice_number, line_number, dossier_number"""
-                )
+                       FROM marts.supplier_invoice_line_matches WHERE supplier_code = :s
+                       ORDER BY invoice_number, line_number, dossier_number"""
+                ),
+                {"s": SUPPLIER},
             )
         }
         seen = {}
@@ -368,3 +403,88 @@ def test_refused_without_reconcile(data: Engine, action: str) -> None:
         SINGLE[action](uow, AGENT)
     assert events(data, "refused", AGENT.login) == refused + 1
     assert latest(data, "FB-000000", 9) is None
+
+
+def _auto(engine: Engine, n: int) -> tuple[list[tuple], tuple[str, str | None] | None]:
+    """Line AU-1/n as the mart and as the workbench reader see it."""
+    key = {"s": AUTO_SUPPLIER, "i": "AU-1", "n": n}
+    with engine.connect() as conn:
+        rows = [
+            tuple(r)
+            for r in conn.execute(
+                sa.text(
+                    """SELECT state, dossier_number FROM marts.supplier_invoice_line_matches
+                       WHERE supplier_code = :s AND invoice_number = :i AND line_number = :n"""
+                ),
+                key,
+            )
+        ]
+        return rows, workbench.line_state(conn, (AUTO_SUPPLIER, "AU-1", n))
+
+
+def test_unreconcile_an_automatic_match_withdraws_it_and_can_be_undone(data: Engine) -> None:
+    auto = {"supplier_code": AUTO_SUPPLIER, "invoice_number": "AU-1", "line_number": 1}
+    rows, read = _auto(data, 1)
+    assert rows[0][0] == "auto_matched" and read == rows[0]
+    number = rows[0][1]
+    with UnitOfWork(data) as uow:
+        withdrawn = reconciliation.unreconcile(
+            uow, ACCOUNTANT, **auto, reason="not this dossier", expected_decision_id=None, idempotency_key=_key()
+        )
+    # No candidate left: unmatched (not rejected), in the mart and in the workbench alike.
+    assert _auto(data, 1) == ([("unmatched", None)], ("unmatched", None))
+    with data.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT decision, dossier_number, supersedes_id FROM app.reconciliation_decisions WHERE id = :i"),
+            {"i": withdrawn[0]},
+        ).one()
+        page = workbench.read_page(conn, workbench.Filters(supplier_code=AUTO_SUPPLIER, states=("unmatched",)))
+    assert tuple(row) == ("unmatch", number, None)
+    assert [(x.line_number, [d.decision for d in x.decisions]) for x in page.lines] == [(1, ["unmatch"])]
+    assert page.lines[0].decision_id == withdrawn[0]
+    # The other line of the invoice is untouched.
+    assert _auto(data, 2)[0] == [("auto_matched", number)]
+    # Unreconcile again: the withdrawal is undone, the automatic match is back.
+    with UnitOfWork(data) as uow:
+        undone = reconciliation.unreconcile(
+            uow, ACCOUNTANT, **auto, reason="it was right", expected_decision_id=withdrawn[0], idempotency_key=_key()
+        )
+    assert _auto(data, 1) == ([("auto_matched", number)], ("auto_matched", number))
+    with data.connect() as conn:
+        supersedes = conn.execute(
+            sa.text("SELECT supersedes_id FROM app.reconciliation_decisions WHERE id = :i"), {"i": undone[0]}
+        ).scalar_one()
+    assert supersedes == withdrawn[0]
+
+
+def test_withdrawn_line_matched_by_hand_then_nothing_left_to_undo(data: Engine) -> None:
+    auto = {"supplier_code": AUTO_SUPPLIER, "invoice_number": "AU-1", "line_number": 2}
+    number = _auto(data, 2)[0][0][1]
+    with UnitOfWork(data) as uow:
+        withdrawn = reconciliation.unreconcile(
+            uow, ACCOUNTANT, **auto, reason="check it", expected_decision_id=None, idempotency_key=_key()
+        )
+    with UnitOfWork(data) as uow:
+        manual = reconciliation.manual_match(
+            uow,
+            ACCOUNTANT,
+            **auto,
+            allocations=number,
+            reason="checked: it is this one",
+            expected_decision_id=withdrawn[0],
+            idempotency_key=_key(),
+        )
+    assert _auto(data, 2) == ([("confirmed", number)], ("confirmed", number))
+    # Undoing now undoes the match and the withdrawal together: back to automatic.
+    with UnitOfWork(data) as uow:
+        undone = reconciliation.unreconcile(
+            uow, ACCOUNTANT, **auto, reason="start again", expected_decision_id=manual[0], idempotency_key=_key()
+        )
+    assert len(undone) == 2
+    assert _auto(data, 2) == ([("auto_matched", number)], ("auto_matched", number))
+    # A line neither matched automatically nor decided has nothing to undo.
+    with UnitOfWork(data) as uow, pytest.raises(InvalidInput) as nothing:
+        reconciliation.unreconcile(
+            uow, ACCOUNTANT, **line("FB-000003", 5), reason="x", expected_decision_id=None, idempotency_key=_key()
+        )
+    assert nothing.value.field == "line_number"

@@ -1,13 +1,16 @@
 """The reconciliation workbench page, driven through AppTest against the real database and marts.
 
 Data as in tests/integration/test_reconciliation.py (bench.reconciliation.load_lines, small):
-20 suggested lines (HOTBENCH FB-000000 and FB-000001) and 20 unmatched ones (FB-000002, FB-000003).
+20 suggested lines (HOTBENCH FB-000000 and FB-000001) and 20 unmatched ones (FB-000002, FB-000003),
+plus, written before, supplier UISUP's invoice UI-1 whose lines name two dossiers that each expect
+800.00: 806.00 (a difference of +6.00) and 830.00 (+30.00), matched automatically.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import factories as f
@@ -35,11 +38,43 @@ def workbench_data(engine: sa.Engine, database_url: str) -> Iterator[sa.Engine]:
             )
         ).scalars()
         conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-    load_lines(engine, database_url, open_lines=20, suggested=20, billing=False)
+    _differences(engine)
+    load_lines(engine, database_url, open_lines=20, suggested=20, billing=True)
     f.user(engine, "carla", "accountant", f.PASSWORD, locale="fr")
     st.cache_data.clear()
     yield engine
     st.cache_data.clear()
+
+
+def _differences(engine: sa.Engine) -> None:
+    f.supplier(engine, "UISUP")
+    numbers = [
+        f.dossier(
+            engine,
+            services=[{"supplier_code": "UISUP"}],
+            lines=[{"service_id": "S1", "quantity": 2, "unit_purchase_amount": "400.00", "supplier_code": "UISUP"}],
+        )
+        for _ in range(2)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoices (supplier_code, invoice_number, kind, invoice_date, currency,
+                       sha256, source_file)
+                   VALUES ('UISUP', 'UI-1', 'invoice', current_date, 'EUR', md5('UI-1'), 'test')"""
+            )
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoice_lines (supplier_code, invoice_number, line_number, reference,
+                       description, amount_excl_tax, vat_rate, amount_incl_tax)
+                   VALUES ('UISUP', 'UI-1', :n, :ref, 'Sejour', :amount, 0, :amount)"""
+            ),
+            [
+                {"n": 1, "ref": numbers[0], "amount": Decimal("806.00")},
+                {"n": 2, "ref": numbers[1], "amount": Decimal("830.00")},
+            ],
+        )
 
 
 def open_workbench() -> AppTest:
@@ -110,3 +145,46 @@ def test_bulk_confirm_counts_then_confirms(workbench_data: sa.Engine) -> None:
     assert [s.value for s in at.success] == ["10 suggestions confirmées."]
     confirmed = [d for d in decisions(workbench_data) if d[2] == "confirm" and d[5] == "carla"]
     assert len(confirmed) == 11  # with the one of the first test
+
+
+SETTLE = "FormSubmitter:reconciliation_settle-"
+
+
+def automatic_lines() -> AppTest:
+    at = open_workbench()
+    next(t for t in at.text_input if t.label == "Code fournisseur").input("UISUP")
+    at.multiselect(key=at.multiselect[0].key).set_value(["auto_matched"])
+    return at.button(key=FILTER).click().run()
+
+
+def settled(engine: sa.Engine, sql: str) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(sql))]
+
+
+def test_write_off_the_difference_of_a_line(workbench_data: sa.Engine) -> None:
+    at = automatic_lines()
+    assert at.selectbox(key="w_recon_settle_line").value == "UISUP / UI-1 / 1"
+    assert any("Écart restant: 6,00" in m.value for m in at.markdown)
+    at.button(key=SETTLE + "Passer l'écart en perte ou profit").click().run()
+    assert [e.value for e in at.error] == ["Motif: is required"]
+    at.text_input(key="w_recon_settle_reason").input("arrondi fournisseur")
+    at.button(key=SETTLE + "Passer l'écart en perte ou profit").click().run()
+    assert not at.error
+    assert len(at.success) == 1 and at.success[0].value.startswith("Écart passé en perte ou profit pour BK-")
+    assert settled(workbench_data, "SELECT amount, created_by, reverses_id FROM app.write_offs") == [
+        (Decimal("6.00"), "carla", None)
+    ]
+    assert [i.value for i in at.info] == ["Plus aucun écart à solder."]
+
+
+def test_turn_the_difference_into_a_regulation(workbench_data: sa.Engine) -> None:
+    at = automatic_lines()
+    at.selectbox(key="w_recon_settle_line").set_value("UISUP / UI-1 / 2").run()
+    assert any("Écart restant: 30,00" in m.value for m in at.markdown)
+    at.text_input(key="w_recon_settle_reason").input("nouveau tarif")
+    at.button(key=SETTLE + "Transformer en régularisation").click().run()
+    assert not at.error
+    assert len(at.success) == 1 and at.success[0].value.startswith("Régularisation enregistrée sur BK-")
+    rows = "SELECT unit_purchase_amount, unit_sale_amount, created_by FROM app.price_lines WHERE origin = 'regulation'"
+    assert settled(workbench_data, rows) == [(Decimal("30.00"), Decimal("0.00"), "carla")]

@@ -75,8 +75,16 @@ def test_a_refused_single_regulation_names_the_field_and_keeps_what_was_typed(
 def test_without_the_permission_the_single_form_is_hidden(
     db: sa.Engine, seeded: dict[str, str], price_lines_mart: None
 ) -> None:
+    # Every built-in role may regulate (accountants since 0017): an admin took the right away.
     f.user(db, "carla", "accountant")
-    at = open_devis("carla", seeded["dupont"])
+    grant = {"r": "accountant", "p": "regulation"}
+    with db.begin() as conn:
+        conn.execute(sa.text("DELETE FROM app.role_permissions WHERE role = :r AND permission = :p"), grant)
+    try:
+        at = open_devis("carla", seeded["dupont"])
+    finally:
+        with db.begin() as conn:
+            conn.execute(sa.text("INSERT INTO app.role_permissions (role, permission) VALUES (:r, :p)"), grant)
     assert not at.exception
     assert not [b for b in at.button if b.key == SINGLE_SUBMIT]
 

@@ -1,7 +1,9 @@
 """Reconciliation workbench (accounting space): supplier invoice lines waiting for an accountant,
-with their candidates and scores; confirm, reject, match by hand (or split), undo; bulk confirm
-of the filtered suggestions after counting them. Every write goes through
-backoffice.services.reconciliation, which checks the `reconcile` permission again."""
+with their candidates and scores; confirm, reject, match by hand (or split), undo (on an automatic
+match: withdraw it); settle the difference of a line's dossier and supplier (write it off, or turn
+it into a supplier regulation); bulk confirm of the filtered suggestions after counting them.
+Every write goes through backoffice.services.reconciliation or .write_offs, which check the
+`reconcile`, `write_off` and `regulation` permissions again."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from ui import i18n, readers, state, widgets
 
 from backoffice.domain.errors import DomainError, InvalidInput
 from backoffice.queries import reconciliation as workbench
-from backoffice.services import reconciliation
+from backoffice.services import reconciliation, write_offs
 from backoffice.services.unit_of_work import UnitOfWork
 
 _ = i18n.gettext
@@ -124,6 +126,62 @@ if lines and who is not None and who.can("reconcile"):
                 ss.pop(state.RECON_BULK, None)
                 ss[state.RECON_FLASH] = _("Decision recorded for {line}.").format(line=chosen)
                 st.rerun()
+
+
+def _settle(line: workbench.WorkbenchLine) -> None:
+    """The difference of the line's dossier and supplier, and the two ways to settle it."""
+    with readers.engine().connect() as conn:
+        found = workbench.difference(conn, line.dossier_number or "", line.supplier_code)
+    if found is None:
+        st.info(_("Nothing is expected from nor invoiced by this supplier on this dossier."))
+        return
+    st.markdown(
+        _("{dossier} / {supplier}: expected {expected}, invoiced {invoiced}, written off {written_off}.").format(
+            dossier=found.dossier_number,
+            supplier=found.supplier_code,
+            expected=i18n.money(found.expected_amount, found.currency),
+            invoiced=i18n.money(found.invoiced_amount, found.currency),
+            written_off=i18n.money(found.written_off_amount, found.currency),
+        )
+    )
+    if found.remaining == 0:
+        st.info(_("No difference left to settle."))
+        return
+    st.markdown(f"**{_('Difference left')}: {i18n.money(found.remaining, found.currency)}** ({_(found.status)})")
+    with st.form("reconciliation_settle"):
+        reason = st.text_input(_("reason"), key="w_recon_settle_reason")
+        cols = st.columns(2)
+        write = who.can("write_off") and cols[0].form_submit_button(_("Write off the difference"))
+        regulate = who.can("regulation") and cols[1].form_submit_button(_("Turn into a regulation"))
+    if not (write or regulate):
+        return
+    request = {
+        "dossier_number": found.dossier_number,
+        "supplier_code": found.supplier_code,
+        "amount_seen": found.remaining,
+        "reason": reason,
+    }
+    form = "write_off" if write else "difference_regulation"
+    try:
+        with UnitOfWork(readers.engine()) as uow:
+            if write:
+                write_offs.write_off(uow, who, **request, idempotency_key=state.idempotency_key(form))
+            else:
+                write_offs.turn_into_regulation(uow, who, **request, idempotency_key=state.idempotency_key(form))
+    except DomainError as exc:
+        st.error(i18n.error(exc))
+    else:
+        state.renew_key(form)
+        ss.pop("w_recon_settle_reason", None)
+        done = _("Difference written off for {dossier}.") if write else _("Regulation recorded on {dossier}.")
+        ss[state.RECON_FLASH] = done.format(dossier=found.dossier_number)
+        st.rerun()
+
+
+settleable = {k: v for k, v in lines.items() if v.dossier_number and v.state != "rejected"}
+if settleable and who is not None and (who.can("write_off") or who.can("regulation")):
+    st.markdown(f"**{_('Settle the difference')}**")
+    _settle(settleable[st.selectbox(_("Line"), list(settleable), key="w_recon_settle_line")])
 
 if who is not None and who.can("reconcile"):
     st.markdown(f"**{_('Bulk confirm')}**")

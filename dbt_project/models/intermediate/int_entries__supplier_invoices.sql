@@ -16,9 +16,12 @@ suppliers as (
     select * from {{ ref('stg_app__suppliers') }}
 ),
 
+-- The line's dossier as matching counts it; a line split over several dossiers names none.
 attributed as (
-    select supplier_code, invoice_number, line_number, dossier_number
+    select supplier_code, invoice_number, line_number, min(dossier_number) as dossier_number
     from {{ ref('int_margin__actual_costs') }}
+    group by supplier_code, invoice_number, line_number
+    having count(*) = 1
 ),
 
 rates as (

@@ -4,7 +4,12 @@
     ingested after the last build shows as unmatched until the next one.
 
     One row per line, except a line an accountant split by hand: one row per dossier, each with
-    its part of the amount. -#}
+    its part of the amount.
+
+    An `unmatch` that supersedes nothing withdraws the automatic match of a line to its dossier:
+    that pair is not proposed again and the line is never matched automatically any more (its
+    best remaining candidate is at most suggested, else the line is unmatched). Superseding the
+    withdrawal (unreconcile) gives the automatic match back. -#}
 {{ config(schema='intermediate', materialized='view') }}
 
 with lines as (
@@ -39,10 +44,27 @@ rejected as (
     select * from pair_decisions where decision = 'reject'
 ),
 
--- Lines where an accountant rejected a candidate: only those are ranked again, without the
--- rejected pairs, the same way int_matching_candidates ranks them all.
+withdrawn as (
+    select supplier_code, invoice_number, line_number, dossier_number
+    from {{ ref('stg_app__reconciliation_decisions') }}
+    where is_current and decision = 'unmatch' and supersedes_id is null
+),
+
+-- Pairs never to propose again: rejected ones and withdrawn automatic matches.
+excluded as (
+    select supplier_code, invoice_number, line_number, dossier_number from rejected
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from withdrawn
+),
+
+-- Lines with an excluded pair: only those are ranked again, without those pairs, the same way
+-- int_matching_candidates ranks them all.
 rejected_lines as (
-    select distinct supplier_code, invoice_number, line_number from rejected
+    select distinct supplier_code, invoice_number, line_number from excluded
+),
+
+withdrawn_lines as (
+    select distinct supplier_code, invoice_number, line_number from withdrawn
 ),
 
 reranked as (
@@ -55,7 +77,7 @@ reranked as (
     from {{ ref('int_matching_candidates') }} as c
     inner join rejected_lines as rl using (supplier_code, invoice_number, line_number)
     where not exists (
-        select 1 from rejected as r
+        select 1 from excluded as r
         where r.supplier_code = c.supplier_code and r.invoice_number = c.invoice_number
             and r.line_number = c.line_number and r.dossier_number = c.dossier_number
     )
@@ -118,7 +140,7 @@ proposed as (
         case when p.confidence >= {{ var('matching_suggestion_floor') }} then p.match_method end as match_method,
         case when p.confidence >= {{ var('matching_suggestion_floor') }} then p.confidence else 0 end as confidence,
         case
-            when p.confidence >= {{ var('matching_auto_threshold') }} then 'auto_matched'
+            when p.confidence >= {{ var('matching_auto_threshold') }} and w.line_number is null then 'auto_matched'
             when p.confidence >= {{ var('matching_suggestion_floor') }} then 'suggested'
             -- nothing left after a rejection: say so, with the dossier that was refused
             when r.dossier_number is not null then 'rejected'
@@ -126,6 +148,7 @@ proposed as (
         end as state
     from lines as l
     left join proposals as p using (supplier_code, invoice_number, line_number)
+    left join withdrawn_lines as w using (supplier_code, invoice_number, line_number)
     left join lateral (
         select x.dossier_number from rejected as x
         where x.supplier_code = l.supplier_code and x.invoice_number = l.invoice_number

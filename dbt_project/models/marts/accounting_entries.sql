@@ -20,6 +20,8 @@ with lines as (
     select * from {{ ref('int_entries__margin_vat') }}
     union all
     select * from {{ ref('int_entries__client_invoices') }}
+    union all
+    select * from {{ ref('int_entries__write_offs') }}
 ),
 
 {% if is_incremental() %}

@@ -1,6 +1,12 @@
 {#- Billing status per (dossier, supplier): what the Devis says we owe against what the supplier
     invoiced and we matched (outputs.md). A view over views and the matching table, so an
-    accountant's decision or an agent's regulation shows at once. -#}
+    accountant's decision or an agent's regulation shows at once.
+
+    A difference an accountant wrote off (app.write_offs, net of undos) is settled: the status
+    rules of outputs.md apply to the expected amount plus the written-off amount, so a row whose
+    whole difference was written off is `invoiced`; expected_amount and difference keep their
+    meaning, written_off_amount and remaining_difference say what was written off and what is
+    left. -#}
 with expected_lines as (
     select * from {{ ref('int_expected__by_dossier_supplier') }}
 ),
@@ -70,6 +76,21 @@ expected as (
     group by r.dossier_number, r.supplier_code
 ),
 
+-- Write-offs net of their undos, in the row currency (another currency, rare, at today's rate).
+written_off as (
+    select
+        r.dossier_number,
+        r.supplier_code,
+        sum(case when w.currency = r.currency then w.amount
+            else round(w.amount * fr.rate_to_eur / tr.rate_to_eur, 2) end) as written_off_amount
+    from row_currency as r
+    inner join {{ ref('stg_app__write_offs') }} as w
+        on w.dossier_number = r.dossier_number and w.supplier_code = r.supplier_code
+    left join rates as fr on fr.currency = w.currency and current_date >= fr.valid_from and current_date < fr.valid_to
+    left join rates as tr on tr.currency = r.currency and current_date >= tr.valid_from and current_date < tr.valid_to
+    group by r.dossier_number, r.supplier_code
+),
+
 -- An invoice in another currency than the lines it pays for is converted at the rate of its date.
 invoiced_lines as (
     select
@@ -107,6 +128,7 @@ amounts as (
         r.currency,
         coalesce(e.expected_amount, 0) as e,
         coalesce(i.invoiced_amount, 0) as i,
+        coalesce(w.written_off_amount, 0) as w,
         cast({{ var('billing_tolerance') }} as numeric(14, 2)) as t,
         i.last_invoice_date,
         i.converted_from_currency,
@@ -115,6 +137,7 @@ amounts as (
     from row_currency as r
     left join expected as e on e.dossier_number = r.dossier_number and e.supplier_code = r.supplier_code
     left join invoiced as i on i.dossier_number = r.dossier_number and i.supplier_code = r.supplier_code
+    left join written_off as w on w.dossier_number = r.dossier_number and w.supplier_code = r.supplier_code
 )
 
 select
@@ -125,17 +148,20 @@ select
     i::numeric(14, 2) as invoiced_amount,
     (i - e)::numeric(14, 2) as difference,
     t::numeric(14, 2) as tolerance,
-    -- outputs.md, in this order: the rules overlap only at I = 0, where not_invoiced wins.
+    -- outputs.md, in this order: the rules overlap only at I = 0, where not_invoiced wins. A
+    -- written-off difference counts as settled: E is taken as E + W.
     (case
-        when i = 0 and e <> 0 then 'not_invoiced'
-        when abs(i - e) <= t then 'invoiced'
-        when i > e + t then 'over_invoiced'
+        when i = 0 and e + w <> 0 then 'not_invoiced'
+        when abs(i - e - w) <= t then 'invoiced'
+        when i > e + w + t then 'over_invoiced'
         else 'partially_invoiced'
     end)::text as status,
     last_invoice_date::date as last_invoice_date,
     converted_from_currency::text as converted_from_currency,
     exchange_rate::numeric(18, 8) as exchange_rate,
-    matched_lines::integer as matched_lines
+    matched_lines::integer as matched_lines,
+    w::numeric(14, 2) as written_off_amount,
+    (i - e - w)::numeric(14, 2) as remaining_difference
 from amounts
 -- Something expected or something invoiced (outputs.md).
 where e <> 0 or matched_lines > 0
