@@ -4,7 +4,17 @@ from functools import partial
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
-from ui import i18n, invoices_section, modifications_section, payments_section, readers, regulation_form, state, widgets
+from ui import (
+    i18n,
+    invoices_section,
+    modifications_section,
+    payments_section,
+    readers,
+    regulation_form,
+    state,
+    supplier_invoices_section,
+    widgets,
+)
 
 from backoffice.documents import filetypes
 from backoffice.domain.errors import DomainError, NotFound
@@ -459,7 +469,7 @@ with documents:
 with invoices:
     invoices_section.render(view)
 with supplier:
-    widgets.table(list(view.supplier_invoices), _("No supplier invoices."))
+    supplier_invoices_section.render(view)
 
 with history:
     widgets.table(
