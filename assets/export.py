@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.partitions import daily, one_run_per_day, retried_if_transient
 from backoffice.config import get_settings
-from backoffice.export.delivery import LocalDirectory
+from backoffice.export.delivery import configured
 from backoffice.services.exports import SYSTEM_EXPORTER, export_day
 from backoffice.services.unit_of_work import UnitOfWork
 from pipelines.resources import Database
@@ -25,10 +25,11 @@ def accounting_export(context: dg.AssetExecutionContext, database: Database) -> 
     """Exports the entries of marts.accounting_entries validated by the end of the partition's day
     and never exported, as `<SIREN>FEC<YYYYMMDD>.txt` (checked like the DGFiP's Test Compta Demat:
     a fault fails the run and nothing is delivered) plus CSV, Parquet and manifest.json, to
-    BACKOFFICE_EXPORT_DIR/<day>/. A re-run of a day re-delivers byte-identical files."""
+    the destination BACKOFFICE_EXPORT_DELIVERY names (a folder, SFTP or S3). A re-run of a day
+    re-delivers byte-identical files."""
     day = date.fromisoformat(context.partition_key)
     with retried_if_transient(), UnitOfWork(database.engine()) as uow:
-        result = export_day(uow, SYSTEM_EXPORTER, day, LocalDirectory(get_settings().export_dir))
+        result = export_day(uow, SYSTEM_EXPORTER, day, configured(get_settings()))
     for line in result.summary_lines():
         context.log.info(line)
     return dg.MaterializeResult(

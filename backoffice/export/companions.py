@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from datetime import UTC
 from pathlib import Path
@@ -72,15 +73,21 @@ def _csv_value(name: str, value: Any) -> str:
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: Path) -> None:
+    pick = operator.itemgetter(*COLUMNS)
+    at = COLUMNS.index("validated_at")
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(COLUMNS)
         for row in rows:
-            writer.writerow([_csv_value(name, row[name]) for name in COLUMNS])
+            # csv writes None as "" and str() of the rest itself; only the timestamp needs shaping.
+            values = list(pick(row))
+            values[at] = _csv_value("validated_at", values[at])
+            writer.writerow(values)
 
 
 def write_parquet(rows: list[Mapping[str, Any]], path: Path) -> None:
-    table = pa.Table.from_pylist([{name: row[name] for name in COLUMNS} for row in rows], schema=SCHEMA)
+    # Column by column: much faster than a dict per row for a day of hundreds of thousands of lines.
+    table = pa.Table.from_pydict({name: [row[name] for row in rows] for name in COLUMNS}, schema=SCHEMA)
     pq.write_table(table, path, compression="zstd")
 
 

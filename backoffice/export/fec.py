@@ -15,6 +15,7 @@ checks of `fec_check` then run on the result.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ def file_name(siren: str, day: date) -> str:
     return f"{siren}FEC{day:%Y%m%d}.txt"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # zero and round amounts recur on many lines
 def amount(value: Decimal | int | None) -> str:
     """`1234,50`: decimal comma, two decimals, no thousands separator, no sign (debit and credit
     are separate columns)."""
@@ -88,11 +90,24 @@ def amount(value: Decimal | int | None) -> str:
 
 
 def day(value: date | datetime | None) -> str:
-    return "" if value is None else f"{value:%Y%m%d}"
+    if value is None:
+        return ""
+    # A timestamp is written as the date it shows in its own time zone, as strftime would.
+    return _yyyymmdd(value.date() if isinstance(value, datetime) else value)
+
+
+@functools.lru_cache(maxsize=4096)  # a file has few distinct days and many lines
+def _yyyymmdd(value: date) -> str:
+    return f"{value:%Y%m%d}"
 
 
 def _latin9_safe(text: str) -> str:
     """Characters ISO-8859-15 cannot hold, replaced by their base letters (or dropped)."""
+    try:  # nearly every label fits: one encode instead of one per character
+        text.encode("iso-8859-15")
+        return text
+    except UnicodeEncodeError:
+        pass
     out = []
     for char in text:
         try:
@@ -111,8 +126,13 @@ _STROKED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ø": "O", "ø": "o", "�
 def text(value: Any, fmt: FecFormat) -> str:
     if value is None:
         return ""
-    cleaned = " ".join(str(value).replace(fmt.char, " ").split())
-    return _latin9_safe(cleaned) if fmt.encoding == "iso-8859-15" else cleaned
+    return _cleaned(str(value), fmt.char, fmt.encoding == "iso-8859-15")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # account labels, codes and journals repeat on most lines
+def _cleaned(value: str, char: str, latin9: bool) -> str:
+    cleaned = " ".join(value.replace(char, " ").split())
+    return _latin9_safe(cleaned) if latin9 else cleaned
 
 
 def fields(row: Mapping[str, Any], fmt: FecFormat) -> list[str]:

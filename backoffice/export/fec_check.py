@@ -22,10 +22,12 @@ any fault must not be delivered. What is checked:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -64,18 +66,50 @@ class Fault:
         return f"{where}: {self.problem}"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # zero and round amounts recur on many lines
 def _amount(value: str) -> Decimal:
     return Decimal(value.replace(",", ".")) if value else Decimal(0)
 
 
+@functools.lru_cache(maxsize=4096)  # a file has few distinct dates and many lines
 def _valid_date(value: str) -> bool:
     if len(value) != 8 or not value.isdigit():
         return False
     try:
-        datetime.strptime(value, "%Y%m%d")
+        date(int(value[:4]), int(value[4:6]), int(value[6:]))
     except ValueError:
         return False
     return True
+
+
+class _Numbers:
+    """The entry numbers met in one journal and year, kept as ranges: continuous numbering (the
+    normal case) keeps a fiscal year of millions of entries to one range, so memory stays bounded."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def __contains__(self, number: int) -> bool:
+        i = bisect.bisect_right(self.starts, number) - 1
+        return i >= 0 and number <= self.ends[i]
+
+    def add(self, number: int) -> None:
+        i = bisect.bisect_right(self.starts, number) - 1
+        if i >= 0 and number <= self.ends[i]:
+            return
+        joins_left = i >= 0 and self.ends[i] == number - 1
+        joins_right = i + 1 < len(self.starts) and self.starts[i + 1] == number + 1
+        if joins_left and joins_right:
+            self.ends[i] = self.ends.pop(i + 1)
+            self.starts.pop(i + 1)
+        elif joins_left:
+            self.ends[i] = number
+        elif joins_right:
+            self.starts[i + 1] = number
+        else:
+            self.starts.insert(i + 1, number)
+            self.ends.insert(i + 1, number)
 
 
 @dataclass
@@ -101,9 +135,8 @@ def _close(entry: _Entry | None, faults: list[Fault]) -> None:
         )
 
 
-def _line_faults(n: int, row: list[str]) -> list[Fault]:
+def _line_faults(n: int, value: dict[str, str]) -> list[Fault]:
     faults = []
-    value = dict(zip(COLUMNS, row, strict=True))
     for name in MANDATORY:
         if not value[name].strip():
             faults.append(Fault(n, name, "is mandatory and empty"))
@@ -127,7 +160,7 @@ def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
     """Every fault of the file given as its raw lines (header first)."""
     faults: list[Fault] = []
     entry: _Entry | None = None
-    seen_entries: set[tuple[str, str, str]] = set()
+    seen_entries: dict[tuple[str, str], _Numbers] = {}
     last_number: dict[tuple[str, str], int] = {}
     total_debit = total_credit = Decimal(0)
     n = 0
@@ -145,11 +178,11 @@ def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
         if len(row) != len(COLUMNS):
             faults.append(Fault(n, None, f"has {len(row)} fields instead of {len(COLUMNS)}"))
             continue
-        line_faults = _line_faults(n, row)
+        value = dict(zip(COLUMNS, row, strict=True))
+        line_faults = _line_faults(n, value)
         faults += line_faults
         if line_faults:
             continue
-        value = dict(zip(COLUMNS, row, strict=True))
         debit, credit = _amount(value["Debit"]), _amount(value["Credit"])
         if debit and credit:
             faults.append(Fault(n, "Credit", "a line has a debit or a credit, not both"))
@@ -160,14 +193,15 @@ def check_lines(raw_lines: Iterable[bytes], fmt: FecFormat) -> list[Fault]:
         year = value["EcritureDate"][:4]
         if entry is None or (entry.journal, entry.number, entry.date[:4]) != (*key, year):
             _close(entry, faults)
-            if (*key, year) in seen_entries:
-                faults.append(
-                    Fault(n, "EcritureNum", f"entry {key[0]} {key[1]} is split: its lines must follow each other")
-                )
-            seen_entries.add((*key, year))
             # Numbers run per journal and fiscal year (the calendar year of the entry date).
             series = (key[0], year)
             number = int(value["EcritureNum"])
+            met = seen_entries.setdefault(series, _Numbers())
+            if number in met:
+                faults.append(
+                    Fault(n, "EcritureNum", f"entry {key[0]} {key[1]} is split: its lines must follow each other")
+                )
+            met.add(number)
             previous = last_number.get(series)
             if previous is not None and number != previous + 1:
                 problem = f"journal {key[0]} jumps from entry {previous} to {number}: numbers must be continuous"

@@ -33,7 +33,7 @@ from backoffice.config import get_settings
 from backoffice.domain.errors import DomainError, InvalidInput
 from backoffice.domain.permissions import SYSTEM, Actor
 from backoffice.export import companions, fec, fec_check
-from backoffice.export.delivery import Delivery
+from backoffice.export.delivery import Delivery, DeliveryFailed
 from backoffice.services import audit
 from backoffice.services.unit_of_work import UnitOfWork
 
@@ -138,6 +138,12 @@ _RECORDED = sa.text(
 _YEAR = sa.text(_ORDERED.format(where="e.entry_date >= :first AND e.entry_date < :after"))
 
 
+def _rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    """Every row as a dict: fetched at once and zipped, much faster than a RowMapping per row."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+
+
 def _totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     totals: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"entries": 0, "lines": 0, "debit": Decimal("0.00"), "credit": Decimal("0.00")}
@@ -207,7 +213,7 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
             fmt = _format(settings.fec_separator, settings.fec_encoding)
             siren = settings.siren
             fec.file_name(siren, day)  # a bad SIREN is refused before any work
-            rows = [dict(r) for r in conn.execute(_NEW, {"until": day_end(day)}).mappings()]
+            rows = _rows(conn.execute(_NEW, {"until": day_end(day)}))
     except ValueError as error:
         _refuse(uow, actor, InvalidInput("siren", str(error).partition(": ")[2]))
     except InvalidInput as error:
@@ -247,7 +253,10 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
                 )
         else:
             _record(conn, actor, ident, day, fmt, files, described, manifest, manifest_sha, rows)
-        location = delivery.deliver(day.isoformat(), {**files, "manifest.json": manifest_path})
+        try:
+            location = delivery.deliver(day.isoformat(), {**files, "manifest.json": manifest_path})
+        except DeliveryFailed as error:
+            _refuse(uow, actor, error)  # rolls back: nothing is recorded as exported
     result = ExportResult(ident, day, recorded is not None, location, described, entries, len(rows), totals)
     audit.record(
         conn,
@@ -346,8 +355,11 @@ def fiscal_year_fec(conn: Connection, year: int, fmt: fec.FecFormat, out: Path) 
     counted = {"lines": 0, "debit": Decimal(0), "credit": Decimal(0)}
 
     def rows() -> Any:
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(
-            _YEAR, {"first": date(year, 1, 1), "after": date(year + 1, 1, 1)}
+        # Per statement: Connection.execution_options would leave the connection streaming for the caller.
+        result = conn.execute(
+            _YEAR,
+            {"first": date(year, 1, 1), "after": date(year + 1, 1, 1)},
+            execution_options={"stream_results": True, "yield_per": 5000},
         )
         for row in result.mappings():
             counted["lines"] += 1
@@ -365,3 +377,102 @@ def fiscal_year_fec(conn: Connection, year: int, fmt: fec.FecFormat, out: Path) 
     finally:
         partial.unlink(missing_ok=True)
     return YearFec(out, counted["lines"], counted["debit"], counted["credit"])
+
+
+VIEW_PERMISSION = "view_accounting"
+DOWNLOAD_ACTION = "accounting_export_download"
+YEAR_ACTION = "fiscal_year_fec"
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One exported day as app.accounting_exports holds it."""
+
+    export_id: str
+    day: date
+    created_at: datetime
+    created_by: str
+    separator: str
+    encoding: str
+    entries: int
+    lines: int
+    totals: dict[str, dict[str, Any]]  # journal -> entries, lines, debit, credit (decimal strings)
+    files: dict[str, dict[str, Any]]  # name -> {"sha256", "bytes"}, the manifest's data files
+
+
+def list_exports(uow: UnitOfWork, actor: Actor, limit: int = 400) -> list[ExportRecord]:
+    """The exported days, latest first (`view_accounting`)."""
+    audit.require(uow.engine, actor, VIEW_PERMISSION, "list_accounting_exports")
+    rows = uow.conn.execute(
+        sa.text(
+            """SELECT id, export_date, created_at, created_by, separator, encoding, entry_count, line_count,
+                      totals, manifest -> 'files' AS files
+               FROM app.accounting_exports ORDER BY export_date DESC LIMIT :limit"""
+        ),
+        {"limit": limit},
+    )
+    return [ExportRecord(*row) for row in rows]
+
+
+def recorded_files(uow: UnitOfWork, actor: Actor, day: date, folder: Path) -> dict[str, Path]:
+    """Write the recorded export of `day` into `folder` (FEC, CSV, Parquet, manifest), for download.
+
+    The files are regenerated from the entries recorded for the day, in its recorded format, and
+    each must have the SHA-256 recorded for it (else ExportDiffers): what is downloaded is exactly
+    what was delivered, wherever the delivery went. Needs `view_accounting`; audited.
+    """
+    audit.require(uow.engine, actor, VIEW_PERMISSION, DOWNLOAD_ACTION)
+    recorded = (
+        uow.conn.execute(sa.text("SELECT * FROM app.accounting_exports WHERE export_date = :d"), {"d": day})
+        .mappings()
+        .first()
+    )
+    if recorded is None:
+        _refuse(uow, actor, InvalidInput("day", f"no export was recorded for {day}"))
+    manifest = recorded["manifest"]
+    fmt = _format(recorded["separator"], recorded["encoding"])
+    rows = _rows(uow.conn.execute(_RECORDED, {"export_id": recorded["id"]}))
+    try:
+        files = _write(folder, manifest["siren"], day, fmt, rows)
+    except ExportFaulty as error:
+        _refuse(uow, actor, error)
+    manifest_path = folder / "manifest.json"
+    companions.write_manifest(manifest, manifest_path)
+    expected = {name: meta["sha256"] for name, meta in manifest["files"].items()}
+    expected["manifest.json"] = recorded["manifest_sha256"]
+    files["manifest.json"] = manifest_path
+    changed = sorted(name for name, path in files.items() if companions.sha256(path) != expected.get(name))
+    if changed:
+        error = ExportDiffers(f"export {recorded['id']}: {', '.join(changed)} no longer match the recorded files")
+        _refuse(uow, actor, error)
+    audit.record(uow.conn, actor.login, DOWNLOAD_ACTION, after={"export_id": recorded["id"], "files": sorted(files)})
+    uow.commit()
+    return files
+
+
+def year_fec(uow: UnitOfWork, actor: Actor, year: int, folder: Path) -> YearFec:
+    """The FEC of fiscal `year` on demand (`export`): `<SIREN>FEC<year>1231.txt` in `folder`, streamed
+    and checked by fiscal_year_fec, in the format of the settings; audited with its line count and totals."""
+    audit.require(uow.engine, actor, PERMISSION, YEAR_ACTION)
+    if isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 2100:
+        _refuse(uow, actor, InvalidInput("year", f"{year!r} is not a year between 2000 and 2100"))
+    settings = get_settings()
+    try:
+        fmt = _format(settings.fec_separator, settings.fec_encoding)
+        name = fec.file_name(settings.siren, date(year, 12, 31))
+    except ValueError as error:
+        _refuse(uow, actor, InvalidInput("siren", str(error).partition(": ")[2]))
+    except InvalidInput as error:
+        _refuse(uow, actor, error)
+    try:
+        result = fiscal_year_fec(uow.conn, year, fmt, folder / name)
+    except ExportFaulty as error:
+        _refuse(uow, actor, error)
+    audit.record(
+        uow.conn,
+        actor.login,
+        YEAR_ACTION,
+        after={"year": year, "file": name, "lines": result.lines, "debit": result.debit, "credit": result.credit},
+    )
+    uow.commit()
+    return result

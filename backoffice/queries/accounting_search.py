@@ -1,0 +1,263 @@
+"""The accountants' searches: client invoices and credit notes, and supplier invoices, each with the
+billing status of the dossiers it concerns. What can be searched by is `DocumentCriteria`; saved
+searches keep it (scope `client_documents` or `supplier_invoices`) like an agent's dossier search.
+
+Billing status comes from dbt's marts (views over app.*, so it is current): a client document
+shows its dossier's `supplier_status` (marts.dossier_billing_status); a supplier invoice shows,
+for each dossier its lines are matched to, the status of that (dossier, supplier) pair
+(marts.supplier_billing_status).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from backoffice.domain.errors import InvalidInput
+from backoffice.domain.money import parse_amount
+
+CLIENT_DOCUMENTS = "client_documents"
+SUPPLIER_INVOICES = "supplier_invoices"
+SCOPES = (CLIENT_DOCUMENTS, SUPPLIER_INVOICES)
+KINDS = ("invoice", "credit_note")
+BILLING_STATUSES = ("not_invoiced", "partially_invoiced", "invoiced", "over_invoiced")
+SORT_KEYS = ("document_date", "number", "amount", "dossier_number")
+MAX_TEXT = 200
+MAX_ROWS = 500
+
+
+@dataclass(frozen=True)
+class DocumentCriteria:
+    """Every field is optional; the filters given are combined with AND. `party` is the client's
+    name (client documents) or the supplier's code (supplier invoices)."""
+
+    kinds: tuple[str, ...] = ()
+    number: str | None = None
+    dossier_number: str | None = None
+    party: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    billing_statuses: tuple[str, ...] = ()
+
+
+_TEXT = ("number", "dossier_number", "party")
+
+
+def validate(criteria: DocumentCriteria) -> DocumentCriteria:
+    """The same criteria, trimmed (blank text becomes None); InvalidInput names the first bad field."""
+    changes: dict[str, Any] = {}
+    for name in _TEXT:
+        value = getattr(criteria, name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(name, "must be text")
+        if len(value.strip()) > MAX_TEXT:
+            raise InvalidInput(name, f"is longer than {MAX_TEXT} characters")
+        changes[name] = value.strip() or None
+    for name, allowed in (("kinds", KINDS), ("billing_statuses", BILLING_STATUSES)):
+        unknown = [v for v in getattr(criteria, name) if v not in allowed]
+        if unknown:
+            raise InvalidInput(name, f"{unknown[0]!r} is not one of {', '.join(allowed)}")
+    for name in ("date_from", "date_to"):
+        value = getattr(criteria, name)
+        if value is not None and not isinstance(value, date):
+            raise InvalidInput(name, f"{value!r} is not a date")
+    if criteria.date_from and criteria.date_to and criteria.date_from > criteria.date_to:
+        raise InvalidInput("date_to", f"{criteria.date_to.isoformat()} is before {criteria.date_from.isoformat()}")
+    for name in ("amount_min", "amount_max"):
+        value = getattr(criteria, name)
+        if value is not None:
+            changes[name] = parse_amount(value, name)
+    low, high = changes.get("amount_min"), changes.get("amount_max")
+    if low is not None and high is not None and low > high:
+        raise InvalidInput("amount_max", f"{high} is below the minimum {low}")
+    return dataclasses.replace(criteria, **changes)
+
+
+def to_dict(criteria: DocumentCriteria) -> dict[str, Any]:
+    """JSON-ready: only the fields that are set, dates ISO, amounts as decimal strings."""
+    out: dict[str, Any] = {}
+    for f in fields(criteria):
+        value = getattr(criteria, f.name)
+        if value is None or value == ():
+            continue
+        if isinstance(value, date):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def from_dict(data: dict[str, Any]) -> DocumentCriteria:
+    """The inverse of `to_dict`, validated; an unknown key is refused by name."""
+    known = {f.name for f in fields(DocumentCriteria)}
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in known:
+            raise InvalidInput(name, "is not a search criterion")
+        if name in ("date_from", "date_to") and isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                raise InvalidInput(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[name] = value
+    return validate(DocumentCriteria(**values))
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    scope: str
+    number: str
+    kind: str
+    document_date: date
+    party: str
+    amount: Decimal  # incl. tax; a credit note's is negative
+    currency: str
+    dossiers: tuple[tuple[str, str | None], ...]  # (dossier number, its billing status or None)
+
+
+_CLIENT = """
+SELECT ci.invoice_number AS number, ci.kind, ci.issue_date AS document_date,
+       trim(coalesce(d.client_last_name, '') || ' ' || coalesce(d.client_first_name, '')) AS party,
+       CASE WHEN ci.kind = 'credit_note' THEN -ci.total_amount ELSE ci.total_amount END AS amount,
+       ci.currency, ci.dossier_number, b.supplier_status AS status
+FROM app.client_invoices AS ci
+JOIN app.dossiers AS d ON d.dossier_number = ci.dossier_number
+LEFT JOIN marts.dossier_billing_status AS b ON b.dossier_number = ci.dossier_number
+WHERE {where}
+"""
+
+_SUPPLIER = """
+WITH invoices AS (
+    SELECT si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency,
+           sum(l.amount_incl_tax) * CASE WHEN si.kind = 'credit_note' THEN -1 ELSE 1 END AS amount
+    FROM app.supplier_invoices AS si
+    JOIN app.supplier_invoice_lines AS l USING (supplier_code, invoice_number)
+    GROUP BY si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency
+),
+matched AS (
+    SELECT DISTINCT m.supplier_code, m.invoice_number, m.dossier_number, s.status
+    FROM marts.supplier_invoice_line_matches AS m
+    LEFT JOIN marts.supplier_billing_status AS s
+        ON s.dossier_number = m.dossier_number AND s.supplier_code = m.supplier_code
+    WHERE m.dossier_number IS NOT NULL
+)
+SELECT i.invoice_number AS number, i.kind, i.invoice_date AS document_date, i.supplier_code AS party,
+       i.amount, i.currency, m.dossier_number, m.status
+FROM invoices AS i
+LEFT JOIN matched AS m USING (supplier_code, invoice_number)
+WHERE {where}
+"""
+
+_SORT = {
+    "document_date": "document_date",
+    "number": "number",
+    "amount": "amount",
+    "dossier_number": "dossier_number",
+}
+
+
+def _like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filters(scope: str, c: DocumentCriteria) -> tuple[list[str], dict[str, Any]]:
+    client = scope == CLIENT_DOCUMENTS
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    number = "ci.invoice_number" if client else "i.invoice_number"
+    if c.kinds:
+        where.append(f"{'ci' if client else 'i'}.kind = ANY(:kinds)")
+        params["kinds"] = list(c.kinds)
+    if c.number:
+        where.append(f"upper({number}) LIKE upper(:number)")
+        params["number"] = f"%{_like(c.number)}%"
+    if c.dossier_number:
+        where.append(f"upper({'ci' if client else 'm'}.dossier_number) LIKE upper(:dossier)")
+        params["dossier"] = f"{_like(c.dossier_number)}%"
+    if c.party:
+        if client:
+            where.append("(d.client_last_name || ' ' || d.client_first_name) ILIKE :party")
+            params["party"] = f"%{_like(c.party)}%"
+        else:
+            where.append("upper(i.supplier_code) = upper(:party)")
+            params["party"] = c.party
+    date_column = "ci.issue_date" if client else "i.invoice_date"
+    if c.date_from:
+        where.append(f"{date_column} >= :date_from")
+        params["date_from"] = c.date_from
+    if c.date_to:
+        where.append(f"{date_column} <= :date_to")
+        params["date_to"] = c.date_to
+    amount = "(CASE WHEN ci.kind = 'credit_note' THEN -1 ELSE 1 END * ci.total_amount)" if client else "i.amount"
+    if c.amount_min is not None:
+        where.append(f"{amount} >= :amount_min")
+        params["amount_min"] = c.amount_min
+    if c.amount_max is not None:
+        where.append(f"{amount} <= :amount_max")
+        params["amount_max"] = c.amount_max
+    if c.billing_statuses:
+        where.append(f"{'b.supplier_status' if client else 'm.status'} = ANY(:statuses)")
+        params["statuses"] = list(c.billing_statuses)
+    return where or ["true"], params
+
+
+def search_documents(
+    conn: Connection, scope: str, criteria: DocumentCriteria, sort: str = "document_date", descending: bool = True
+) -> list[DocumentRow]:
+    """The documents of `scope` matching `criteria` (at most MAX_ROWS), one row per document with
+    every dossier it concerns and that dossier's billing status."""
+    if scope not in SCOPES:
+        raise InvalidInput("scope", f"{scope!r} is not one of {', '.join(SCOPES)}")
+    if sort not in SORT_KEYS:
+        raise InvalidInput("sort", f"{sort!r} is not one of {', '.join(SORT_KEYS)}")
+    criteria = validate(criteria)
+    where, params = _filters(scope, criteria)
+    base = (_CLIENT if scope == CLIENT_DOCUMENTS else _SUPPLIER).format(where=" AND ".join(where))
+    direction = "DESC" if descending else "ASC"
+    # Sort per document first (a supplier invoice has one row per matched dossier), then cut.
+    rows = conn.execute(
+        sa.text(
+            f"""WITH found AS ({base}),
+                    documents AS (
+                        SELECT number, kind, document_date, party, amount, currency,
+                               min(dossier_number) AS dossier_number,
+                               array_agg(dossier_number ORDER BY dossier_number)
+                                   FILTER (WHERE dossier_number IS NOT NULL) AS dossiers,
+                               array_agg(status ORDER BY dossier_number)
+                                   FILTER (WHERE dossier_number IS NOT NULL) AS statuses
+                        FROM found GROUP BY number, kind, document_date, party, amount, currency)
+                SELECT * FROM documents
+                ORDER BY {_SORT[sort]} {direction} NULLS LAST, number {direction}, party
+                LIMIT {MAX_ROWS}"""
+        ),
+        params,
+    )
+    return [
+        DocumentRow(
+            scope,
+            r.number,
+            r.kind,
+            r.document_date,
+            r.party,
+            r.amount,
+            r.currency,
+            tuple(zip(r.dossiers or (), r.statuses or (), strict=True)),
+        )
+        for r in rows
+    ]
