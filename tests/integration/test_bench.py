@@ -53,3 +53,35 @@ def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_pat
     # the exit status says whether a target was missed
     assert (proc.returncode == 1) == any("**FAIL**" in row for row in rows)
     assert (REPORT.read_bytes() if REPORT.exists() else None) == before
+
+
+def test_search_figures_build_their_dataset_and_time_the_mix(database_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "search.md"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "search", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in ("backoffice_bench_tiny_search", "backoffice_bench_tiny_search_data"):
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    assert proc.returncode in (0, 1), proc.stderr
+    text = out.read_text()
+    rows = [line for line in text.splitlines() if line.startswith(("| Search", "| Dossier page"))]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows] == [
+        "Search: p95 of the 20-query mix, 2,000 dossiers",
+        "Dossier page data: p95, 2,000 dossiers",
+    ]
+    assert all(float(row.split(" | ")[2].split()[0]) > 0 for row in rows)
+    assert (proc.returncode == 1) == any("**FAIL**" in row for row in rows)
+    # every query of the mix ran, and the ones aimed at a sampled dossier found it
+    per_query = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
+    for query in ("number, exact", "e-mail, whole", "supplier reference", "last name with a typo"):
+        assert int(per_query[query][3].rstrip(" |").replace(",", "")) >= 1, query
+    assert "distinct search terms" in text

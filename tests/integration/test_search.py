@@ -175,3 +175,50 @@ def test_invalid_input_names_the_field(db: sa.Engine, kwargs: dict[str, object],
     assert error.value.field == field
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.dossiers")).scalar_one() == 0
+
+
+def test_a_renamed_client_is_found_by_the_new_name_only(db: sa.Engine) -> None:
+    """The search terms follow updates (a statement-level trigger); an orphaned term matches nothing."""
+    number = f.dossier(db, client_first_name="Jean", client_last_name="Dupont", client_email="jd@example.com")
+    with db.begin() as conn:
+        conn.execute(
+            sa.text(
+                """UPDATE app.dossiers SET client_last_name = 'Leclerc', client_email = 'jl@example.org',
+                          destination = 'Ouarzazate' WHERE dossier_number = :n"""
+            ),
+            {"n": number},
+        )
+    assert found(db, client_name="leclerk") == {number}
+    assert found(db, email="jl@example") == {number}
+    assert found(db, destination="ouarza") == {number}
+    assert found(db, client_name="dupont") == set()
+    assert found(db, email="jd@") == set()
+    with db.begin() as conn:
+        assert conn.execute(sa.text("SELECT app.prune_search_terms()")).scalar_one() >= 2
+        terms = set(conn.execute(sa.text("SELECT kind, term FROM app.search_terms")).tuples())
+    assert ("name", "leclerc jean") in terms and ("name", "dupont jean") not in terms
+    assert ("email", "jl@example.org") in terms and ("email", "jd@example.com") not in terms
+    assert ("destination", "Ouarzazate") in terms
+
+
+def test_dossiers_copied_in_bulk_are_searchable(db: sa.Engine) -> None:
+    """COPY (as the bulk loaders write) fires the statement trigger too: one set-based insert of the terms."""
+    rows = "\n".join(
+        f"BK-COPY-{i:03d}\t1\tconfirmed\tweb\tSoleil\tEUR\t2027-01-10\t2027-01-17\tLisbonne\tPT\tCL{i}\t"
+        f"Zoé\tMartín{i % 3}\tz{i}@example.pt\t2026-01-01 10:00+00\t2026-01-01 10:00+00"
+        for i in range(30)
+    )
+    with db.begin() as conn:
+        cur = conn.connection.driver_connection.cursor()
+        with cur.copy(
+            """COPY app.dossiers (dossier_number, platform_version, status, channel, brand, currency, departure_date,
+               return_date, destination, destination_country, client_id, client_first_name, client_last_name,
+               client_email, created_at, updated_at) FROM STDIN"""
+        ) as copy:
+            copy.write(rows + "\n")
+    assert len(found(db, client_name="martin zoe")) == 30
+    with db.connect() as conn:
+        names = set(conn.execute(sa.text("SELECT term FROM app.search_terms WHERE kind = 'name'")).scalars())
+    assert names == {"martin0 zoe", "martin1 zoe", "martin2 zoe"}
+    assert found(db, email="z7@example.pt") == {"BK-COPY-007"}
+    assert len(found(db, destination="lisbon")) == 30
