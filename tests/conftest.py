@@ -71,9 +71,13 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    from backoffice.db.engine import get_engine
+    """The owner's engine: tests set up, empty and inspect tables with it. Services given it still
+    act as the application's role (each unit of work runs under SET LOCAL ROLE backoffice_app)."""
+    from backoffice.db.engine import owner_engine
 
-    yield get_engine(database_url)
+    engine = owner_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

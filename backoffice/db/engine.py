@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from backoffice.config import Settings, get_settings
-from backoffice.db import embedded
+from backoffice.db import embedded, roles
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -40,19 +40,34 @@ def resolve_database_url(settings: Settings | None = None) -> str:
     return server.url()
 
 
-def create_engine(url: str) -> Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+def resolve_app_database_url(settings: Settings | None = None) -> str:
+    """Where the application logs in: BACKOFFICE_APP_DATABASE_URL if set, else the owner's URL."""
+    settings = settings or get_settings()
+    if settings.app_database_url:
+        return normalise_url(settings.app_database_url)
+    return resolve_database_url(settings)
+
+
+def create_engine(url: str, *, as_app: bool = True) -> Engine:
+    """An engine on `url`; unless `as_app` is False its sessions act as the application's role."""
+    connect_args = roles.app_connect_args() if as_app else {}
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
 
 
 @lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
-    """The process's engine for `url` (default: the configured database)."""
-    return create_engine(url or resolve_database_url())
+    """The process's engine for `url` (default: the configured database), acting as the application's role."""
+    return create_engine(url or resolve_app_database_url())
+
+
+def owner_engine(url: str | None = None) -> Engine:
+    """An engine with the owner's full rights, for maintenance (tests' clean-up, tamper drills); not cached."""
+    return create_engine(url or resolve_database_url(), as_app=False)
 
 
 def check_connection(url: str) -> None:
     """Raise DatabaseUnavailable with a one-line reason if `url` cannot be used."""
-    engine = create_engine(url)
+    engine = create_engine(url, as_app=False)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

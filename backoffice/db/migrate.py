@@ -19,7 +19,18 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "head") -> None:
+    import sqlalchemy as sa
+
+    from backoffice.db.roles import refresh_grants
+
     command.upgrade(alembic_config(url), revision)
+    # Tables added after 0021 get the application role's rights, immutability included.
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            refresh_grants(conn)
+    finally:
+        engine.dispose()
 
 
 def current_revision(url: str) -> str | None:

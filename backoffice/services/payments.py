@@ -23,7 +23,7 @@ from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
 from backoffice.domain.text import optional_text, required_text
-from backoffice.services import audit, idempotency
+from backoffice.services import audit, idempotency, periods
 from backoffice.services.unit_of_work import UnitOfWork
 
 RECORD = "record_payment"
@@ -176,6 +176,7 @@ def record_payment(
     if request["currency"] not in (None, dossier.currency):
         error = InvalidInput("currency", f"the dossier is in {dossier.currency}, not {request['currency']}")
         audit.refuse(uow, actor, RECORD, number, error)
+    periods.ensure_open(uow, actor, RECORD, request["received_on"], "received_on", number)
     # Today's payment carries the moment it was recorded; a back-dated one noon UTC of its day.
     received_at = (
         datetime.now(UTC)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from backoffice.db.roles import act_as_app
+from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
 
 
 class UnitOfWork:
@@ -18,6 +22,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self._conn = self.engine.connect()
         self._conn.begin()
+        act_as_app(self._conn)
         return self
 
     def __exit__(
@@ -28,6 +33,9 @@ class UnitOfWork:
             self._conn.rollback()
         self._conn.close()
         self._conn = None
+        # The database refused a posting dated in a closed period: say so in the domain's words.
+        if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == PERIOD_CLOSED_SQLSTATE:
+            raise PeriodClosed(str(getattr(exc.orig.diag, "message_primary", None) or exc.orig)) from exc
 
     @property
     def conn(self) -> Connection:
@@ -38,7 +46,9 @@ class UnitOfWork:
     def commit(self) -> None:
         self.conn.commit()
         self.conn.begin()
+        act_as_app(self.conn)
 
     def rollback(self) -> None:
         self.conn.rollback()
         self.conn.begin()
+        act_as_app(self.conn)
