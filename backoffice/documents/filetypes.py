@@ -3,11 +3,14 @@
 Only the kinds travel documents come in are accepted (PDF and photos). A file whose content
 is not one of them, or whose name claims another kind than its content (an HTML page or a
 program renamed `.pdf`), is refused: the name is what a client's computer will trust when it
-opens the download.
+opens the download. A file of an accepted kind that carries HTML markup in its first kilobyte (a
+PDF/HTML polyglot) is refused too: a browser that sniffs content could run it as a page.
+Downloads are always served with the detected type, never with what the uploader's browser claimed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -30,6 +33,13 @@ HEIC = FileType("image/heic", "heic", frozenset({"heic", "heif"}))
 ACCEPTED = (PDF, PNG, JPEG, WEBP, HEIC)
 ACCEPTED_EXTENSIONS = sorted(e for t in ACCEPTED for e in t.extensions)
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"}
+# How far browsers look for markup when they sniff a download's type (the WHATWG rules read 1445
+# bytes; older browsers fewer): the tags that make a page of it, with optional spaces after `<`.
+SNIFF_BYTES = 1445
+_MARKUP = re.compile(
+    rb"<\s*(!doctype\s+html|html|head|body|script|iframe|object|embed|svg|meta|title|style|frameset)[\s>/]",
+    re.IGNORECASE,
+)
 
 
 def detect(data: bytes) -> FileType | None:
@@ -57,6 +67,8 @@ def check(filename: str, data: bytes, *, max_bytes: int) -> FileType:
         raise InvalidInput(
             "file", f"{filename!r} is not a PDF or an image (accepted: {', '.join(ACCEPTED_EXTENSIONS)})"
         )
+    if _MARKUP.search(data[:SNIFF_BYTES]):
+        raise InvalidInput("file", f"{filename!r} looks like a {found.extension.upper()} but holds HTML markup")
     extension = PurePath(filename).suffix.lower().lstrip(".")
     if extension not in found.extensions:
         raise InvalidInput(

@@ -31,10 +31,12 @@ def parse_amount(value: object, field: str = "amount") -> Decimal:
         raise InvalidInput(field, f"{value!r} is not a decimal amount") from None
     if not amount.is_finite():
         raise InvalidInput(field, f"{value!r} is not a finite amount")
+    # Size first, from the exponent alone: quantizing more than 26 digits (1e26) raises
+    # InvalidOperation, and abs() of 1e1000000 overflows the decimal context.
+    if amount and amount.adjusted() >= 12:
+        raise InvalidInput(field, f"{value!r} is too large")
     if amount != amount.quantize(CENT):
         raise InvalidInput(field, f"{value!r} has more than 2 decimals")
-    if abs(amount) >= Decimal("1e12"):
-        raise InvalidInput(field, f"{value!r} is too large")
     return amount.quantize(CENT)
 
 

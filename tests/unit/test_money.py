@@ -27,3 +27,15 @@ def test_currency_codes_are_iso_4217() -> None:
     for bad in ("eur", "EURO", "XXX", None):
         with pytest.raises(InvalidInput, match="ISO 4217"):
             check_currency(bad)
+
+
+@pytest.mark.parametrize("text", ["1e26", "1e1000000", "-1e999999999", "1000000000000"])
+def test_huge_amounts_are_refused_as_too_large_never_a_decimal_error(text: str) -> None:
+    with pytest.raises(InvalidInput, match="too large"):
+        parse_amount(text)
+
+
+def test_the_largest_amount_and_tiny_exponents() -> None:
+    assert parse_amount("999999999999.99") == Decimal("999999999999.99")
+    with pytest.raises(InvalidInput, match="more than 2 decimals"):
+        parse_amount("1e-1000000")

@@ -13,6 +13,7 @@ import streamlit as st
 
 from backoffice.domain.permissions import Actor
 from backoffice.queries.criteria import SearchCriteria
+from backoffice.services.sessions import Session
 
 ACTOR = "actor"
 LOCALE = "locale"
@@ -39,8 +40,10 @@ W_NEW_PASSWORD = "w_new_password"
 W_NEW_PASSWORD_AGAIN = "w_new_password_again"
 # The login whose one-time password was just accepted: the login page then asks for a new one.
 PASSWORD_CHANGE = "password_change"
-# Why the last session ended (account disabled or password reset), shown once on the login page.
+# Why the last session ended (backoffice.services.sessions: idle, expired, account_closed...),
+# shown once on the login page; and the token of the open session (its row in app.sessions).
 SESSION_ENDED = "session_ended"
+SESSION_TOKEN = "session_token"
 # A one-time password the Admin page shows once, after the rerun that follows its creation.
 ONE_TIME_PASSWORD = "one_time_password"
 RESULTS_TABLE = "w_results"
@@ -111,6 +114,15 @@ W_RECON_ACTION = "w_recon_action"
 W_RECON_DOSSIER = "w_recon_dossier"
 W_RECON_SPLIT = "w_recon_split"
 W_RECON_REASON = "w_recon_reason"
+# Supplier invoices page: the search applied, a confirmation shown once, and what waits for
+# "Register" after its preview: the typed invoice (the service's arguments) or the dropped file.
+SI_SEARCH = "si_search"
+SI_FLASH = "si_flash"
+SI_FORM_REQUEST = "si_form_request"
+SI_FILE = "si_file"
+W_SI_LINE_COUNT = "w_si_line_count"
+# The registration form's widgets are `w_si_<field>`, its line widgets `w_si_line_<n>_<field>`.
+W_SI = "w_si_"
 
 DEFAULTS = {
     CRITERIA: SearchCriteria(),
@@ -135,6 +147,15 @@ def actor() -> Actor | None:
 def sign_in(who: Actor) -> None:
     st.session_state[ACTOR] = who
     st.session_state[LOCALE] = who.locale
+
+
+def start_session(session: Session) -> None:
+    st.session_state[SESSION_TOKEN] = session.token
+    sign_in(session.actor)
+
+
+def session_token() -> str | None:
+    return st.session_state.get(SESSION_TOKEN)
 
 
 def sign_out() -> None:

@@ -7,10 +7,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from backoffice.domain.errors import AuthenticationFailed, DomainError
+from backoffice.domain.errors import DomainError
 from backoffice.domain.permissions import Actor
+from backoffice.services import sessions
 from backoffice.services.unit_of_work import UnitOfWork
-from backoffice.services.users import load_actor, set_locale
+from backoffice.services.users import set_locale
 from ui import i18n, readers, state
 
 _ = i18n.gettext
@@ -19,23 +20,31 @@ LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
 
 
 def refresh_actor() -> None:
-    """Re-read the logged-in account at every run, before any page calls a service.
+    """Check the session and re-read the logged-in account at every run, before any page calls a service.
 
     A session keeps an `Actor`; without this, an account disabled (or whose password was reset)
-    would keep working until it logged out, and a role change would wait for the next login."""
+    would keep working until it logged out, and a role change would wait for the next login. The
+    server-side session ends here too when it was idle or open too long (backoffice.services.sessions)."""
     who = state.actor()
     if who is None:
         return
     try:
         with UnitOfWork(readers.engine()) as uow:
-            current = load_actor(uow, who.login)
-    except AuthenticationFailed:
+            current = sessions.resume(uow, state.session_token())
+    except sessions.SessionEnded as ended:
         state.sign_out()
         state.init()
-        st.session_state[state.SESSION_ENDED] = True
+        st.session_state[state.SESSION_ENDED] = ended.reason
         return
     if current != who:
         state.sign_in(current)
+
+
+def log_out() -> None:
+    """End the session on the server, then forget everything this browser tab held."""
+    with UnitOfWork(readers.engine()) as uow:
+        sessions.log_out(uow, state.session_token())
+    state.sign_out()
 
 
 def account_sidebar() -> None:
@@ -53,7 +62,7 @@ def account_sidebar() -> None:
         )
         if chosen != who.locale:
             _change_language(who, chosen)
-        st.button(_("Log out"), on_click=state.sign_out, key="w_logout")
+        st.button(_("Log out"), on_click=log_out, key="w_logout")
 
 
 def _change_language(who: Actor, locale: str) -> None:
