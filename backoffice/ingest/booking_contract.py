@@ -10,6 +10,7 @@ tells the sender everything to fix on that line.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -30,6 +31,11 @@ SERVICE_STATUSES = ("confirmed", "cancelled")
 SCHEDULE_KINDS = ("deposit", "balance", "instalment")
 SCHEDULE_METHODS = ("card_on_file", "transfer", "manual")
 MAX_REASON = 1000
+# Values already written as the checks would write them back (no sign, no leading zero, no space,
+# two decimals, under 1e12: what parse_amount accepts and returns unchanged; a rate below 1 with at
+# most 4 decimals): kept as they are, without the Decimal round trip that gives the same string.
+_PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})\.[0-9][0-9]")
+_PLAIN_RATE = re.compile(r"0(?:\.[0-9]{1,4})?")
 
 
 class ContractBreach(Exception):
@@ -218,6 +224,8 @@ class _Checker:
         if value is None:
             self.fail(path, "is required")
             return None
+        if value.__class__ is str and _PLAIN_AMOUNT.fullmatch(value):
+            return value
         _exact(value)
         try:
             # A JSON number arrives as Decimal: shown as the sender wrote it, not as Decimal('...').
@@ -231,6 +239,8 @@ class _Checker:
         if value is None:
             self.fail(path, "is required")
             return None
+        if value.__class__ is str and _PLAIN_RATE.fullmatch(value):
+            return value
         _exact(value)
         if isinstance(value, bool | float):
             self.fail(path, f"{value!r} must be a decimal string such as '0.20'")

@@ -1,98 +1,91 @@
-"""Set-based SQL that merges the staged snapshots of one day into raw.* and app.*.
+"""The tables a day of booking snapshots writes, and the set-based SQL of its update path.
 
-Run in order, in the caller's transaction, after the stage tables and `stage_rejection` are
-filled by COPY. The stage tables are typed, one per target (bookings.py fills them from the
-checked snapshots), keyed by `snap`, the snapshot's number in this load: the merge reads
-columns, never JSON. A snapshot is `unchanged` when raw.booking_snapshots already holds it
-(same dossier, version and updated_at), `stale` when the dossier already has a later one
-applied, `new` otherwise; the latest new snapshot of each dossier (highest version, then
-updated_at) becomes the dossier's state, and only those winners touch app.*. A version re-sent
-with a later updated_at replaces the state but keeps the price lines first delivered for that
-version (lines are immutable; the platform bumps the version when it changes them).
+bookings.py COPYs every row once, straight into its target table, for the snapshots it can
+place without the database's help: a dossier the database does not know yet and that the day
+delivers once (nearly all of a day). The others (a dossier already stored, or delivered more
+than once in the day) are COPYed to typed stage tables with the same columns plus `snap`, the
+snapshot's number in this load, and merged here: the latest of each dossier (highest version,
+then updated_at) becomes its state. raw.booking_snapshots is always written by COPY, and the
+client has already sorted every snapshot into new, stale (reported through `stage_stale`) or
+unchanged (`stage_count` holds the per-file counts). A version re-sent with a later updated_at
+replaces the state but keeps the price lines first delivered for that version (lines are
+immutable; the platform bumps the version when it changes them).
 """
 
 from __future__ import annotations
 
 from backoffice.db.sale_total import active_sale_total
 
-# Columns of each stage table after `snap`, in the order bookings.py writes them.
-BOOKING_COLUMNS = (
-    "dossier_number", "version", "updated_at", "payload", "file", "line", "status", "channel", "brand",
-    "agency_code", "currency", "departure_date", "return_date", "destination", "destination_country", "client_id",
-    "client_title", "client_first_name", "client_last_name", "client_email", "client_phone", "client_language",
-    "client_address", "created_at",
-)  # fmt: skip
-TRAVELLER_COLUMNS = ("traveller_id", "first_name", "last_name", "birth_date", "kind")
-SERVICE_COLUMNS = (
-    "service_id",
-    "kind",
-    "supplier_code",
-    "supplier_reference",
-    "label",
-    "start_date",
-    "end_date",
-    "status",
-)
-LINE_COLUMNS = (
-    "service_id", "supplier_code", "line_id", "label", "quantity", "unit_sale_amount", "unit_purchase_amount",
-    "purchase_currency", "vat_rate",
-)  # fmt: skip
-SCHEDULE_COLUMNS = ("seq", "due_date", "amount", "kind", "method")
+# Columns each target is COPYed with, in the order booking_rows formats them; parents first.
+TARGETS = {
+    "raw.booking_snapshots": ("dossier_number", "version", "updated_at", "payload", "file", "line"),
+    "app.dossiers": (
+        "dossier_number", "platform_version", "status", "channel", "brand", "agency_code", "currency",
+        "departure_date", "return_date", "destination", "destination_country", "client_id", "client_title",
+        "client_first_name", "client_last_name", "client_email", "client_phone", "client_language",
+        "client_address", "created_at", "updated_at", "sale_total",
+    ),
+    "app.travellers": ("dossier_number", "traveller_id", "first_name", "last_name", "birth_date", "kind"),
+    "app.services": (
+        "dossier_number", "service_id", "kind", "supplier_code", "supplier_reference", "label", "start_date",
+        "end_date", "status",
+    ),
+    "app.payment_schedule": ("dossier_number", "seq", "due_date", "amount", "kind", "method"),
+    "app.price_lines": (
+        "dossier_number", "service_id", "line_id", "origin", "booking_version", "label", "quantity",
+        "unit_sale_amount", "sale_currency", "unit_purchase_amount", "purchase_currency", "vat_rate",
+        "supplier_code", "source_type", "source_id", "created_at", "created_by",
+    ),
+}  # fmt: skip
+# The stage table of each app.* target, for the snapshots merged by SQL.
+STAGES = {
+    "app.dossiers": "stage_dossier",
+    "app.travellers": "stage_traveller",
+    "app.services": "stage_service",
+    "app.payment_schedule": "stage_schedule",
+    "app.price_lines": "stage_line",
+}
 
 CREATE_STAGE = """
-CREATE TEMP TABLE stage_booking (
-    snap integer NOT NULL, dossier_number text NOT NULL, version integer NOT NULL, updated_at timestamptz NOT NULL,
-    payload jsonb NOT NULL, file text NOT NULL, line integer NOT NULL,
-    status text, channel text, brand text, agency_code text, currency text, departure_date date, return_date date,
+CREATE TEMP TABLE stage_dossier (
+    snap integer NOT NULL, dossier_number text NOT NULL, platform_version integer NOT NULL, status text,
+    channel text, brand text, agency_code text, currency text, departure_date date, return_date date,
     destination text, destination_country text, client_id text, client_title text, client_first_name text,
     client_last_name text, client_email text, client_phone text, client_language text, client_address jsonb,
-    created_at timestamptz
+    created_at timestamptz, updated_at timestamptz NOT NULL, sale_total numeric(14,2)
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_traveller (
-    snap integer NOT NULL, traveller_id text, first_name text, last_name text, birth_date date, kind text
+    snap integer NOT NULL, dossier_number text, traveller_id text, first_name text, last_name text,
+    birth_date date, kind text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_service (
-    snap integer NOT NULL, service_id text, kind text, supplier_code text, supplier_reference text, label text,
-    start_date date, end_date date, status text
-) ON COMMIT DROP;
-CREATE TEMP TABLE stage_line (
-    snap integer NOT NULL, service_id text, supplier_code text, line_id text, label text, quantity integer,
-    unit_sale_amount numeric(14,2), unit_purchase_amount numeric(14,2), purchase_currency text,
-    vat_rate numeric(6,4)
+    snap integer NOT NULL, dossier_number text, service_id text, kind text, supplier_code text,
+    supplier_reference text, label text, start_date date, end_date date, status text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE stage_schedule (
-    snap integer NOT NULL, seq integer, due_date date, amount numeric(14,2), kind text, method text
+    snap integer NOT NULL, dossier_number text, seq integer, due_date date, amount numeric(14,2), kind text,
+    method text
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_line (
+    snap integer NOT NULL, dossier_number text, service_id text, line_id text, origin text, booking_version integer,
+    label text, quantity integer, unit_sale_amount numeric(14,2), sale_currency text,
+    unit_purchase_amount numeric(14,2), purchase_currency text, vat_rate numeric(6,4), supplier_code text,
+    source_type text, source_id text, created_at timestamptz, created_by text
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_stale (
+    file text NOT NULL, line integer NOT NULL, dossier_number text NOT NULL, version integer NOT NULL,
+    updated_at timestamptz NOT NULL, applied_version integer NOT NULL, applied_updated_at timestamptz NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE stage_count (
+    file text PRIMARY KEY, loaded integer NOT NULL, stale integer NOT NULL, unchanged integer NOT NULL
 ) ON COMMIT DROP;
 """
 
-CLASSIFY = """
-CREATE TEMP TABLE stage_state ON COMMIT DROP AS
-WITH firsts AS (
-    -- the same record delivered twice (another file, or twice in one) is loaded once
-    SELECT DISTINCT ON (dossier_number, version, updated_at) snap, dossier_number, version, updated_at, file, line
-    FROM stage_booking
-    ORDER BY dossier_number, version, updated_at, file, line
-), applied AS (
-    SELECT DISTINCT ON (b.dossier_number) b.dossier_number, b.version, b.updated_at
-    FROM raw.booking_snapshots b
-    WHERE b.dossier_number IN (SELECT dossier_number FROM stage_booking)
-    ORDER BY b.dossier_number, b.version DESC, b.updated_at DESC
-)
-SELECT f.*, a.version AS applied_version, a.updated_at AS applied_updated_at,
-       CASE
-           WHEN EXISTS (SELECT 1 FROM raw.booking_snapshots r
-                        WHERE (r.dossier_number, r.version, r.updated_at)
-                            = (f.dossier_number, f.version, f.updated_at)) THEN 'unchanged'
-           WHEN (a.version, a.updated_at) > (f.version, f.updated_at) THEN 'stale'
-           ELSE 'new'
-       END AS state
-FROM firsts f LEFT JOIN applied a USING (dossier_number);
-
+WINNERS = """
 CREATE TEMP TABLE stage_winner ON COMMIT DROP AS
-SELECT DISTINCT ON (dossier_number) snap, dossier_number, version, updated_at
-FROM stage_state
-WHERE state = 'new'
-ORDER BY dossier_number, version DESC, updated_at DESC;
+SELECT DISTINCT ON (dossier_number) snap, dossier_number, platform_version AS version, updated_at
+FROM stage_dossier
+ORDER BY dossier_number, platform_version DESC, updated_at DESC;
 """
 
 REJECT_STALE = """
@@ -103,24 +96,16 @@ SELECT file, line, dossier_number,
             ELSE format('version %s updated at %s is older than the same version updated at %s already applied',
                         version, updated_at, applied_updated_at)
        END
-FROM stage_state
-WHERE state = 'stale';
-"""
-
-INSERT_SNAPSHOTS = """
-INSERT INTO raw.booking_snapshots (dossier_number, version, updated_at, payload, file, line)
-SELECT b.dossier_number, b.version, b.updated_at, b.payload, b.file, b.line
-FROM stage_state s JOIN stage_booking b USING (snap)
-WHERE s.state = 'new'
-ORDER BY b.dossier_number, b.version, b.updated_at;
+FROM stage_stale;
 """
 
 # The dossier's sale total, computed before the upsert so the row is written once: updating it
-# afterwards rewrote every dossier row and all its indexes (five of them GIN) a second time.
-# The Devis' definition (backoffice.db.sale_total) over the lines the dossier has once
-# INSERT_PRICE_LINES has run: the version's booking lines (those stored for it already, which
-# are immutable, plus the snapshot's lines not stored yet) and every line recorded here
-# (adjustments, regulations...), with the snapshot's cancelled services.
+# afterwards rewrote every dossier row and all its indexes a second time. The Devis' definition
+# (backoffice.db.sale_total) over the lines the dossier has once INSERT_PRICE_LINES has run: the
+# version's booking lines (those stored for it already, which are immutable, plus the snapshot's
+# lines not stored yet) and every line recorded here (adjustments, regulations...), with the
+# snapshot's cancelled services. (A dossier COPYed directly has no line yet: booking_rows sums its
+# snapshot's lines the same way.)
 STAGE_TOTALS = f"""
 CREATE TEMP TABLE stage_total ON COMMIT DROP AS
 WITH lines AS (
@@ -155,7 +140,7 @@ SELECT w.dossier_number, w.version, b.status, b.channel, b.brand, b.agency_code,
        b.client_first_name, b.client_last_name, b.client_email, b.client_phone, b.client_language,
        b.client_address, b.created_at, w.updated_at, t.sale_total
 FROM stage_winner w
-JOIN stage_booking b USING (snap)
+JOIN stage_dossier b USING (snap)
 JOIN stage_total t ON t.dossier_number = w.dossier_number
 ORDER BY w.dossier_number
 ON CONFLICT (dossier_number) DO UPDATE SET
@@ -245,33 +230,23 @@ INSERT INTO app.price_lines (
     dossier_number, service_id, line_id, origin, booking_version, label, quantity,
     unit_sale_amount, sale_currency, unit_purchase_amount, purchase_currency, vat_rate,
     supplier_code, source_type, source_id, created_at, created_by)
-SELECT w.dossier_number, l.service_id, l.line_id, 'booking', w.version, l.label, l.quantity,
-       l.unit_sale_amount, b.currency, l.unit_purchase_amount, l.purchase_currency, l.vat_rate,
-       l.supplier_code, 'booking_snapshot', w.dossier_number || '@v' || w.version, w.updated_at, 'platform'
+SELECT w.dossier_number, l.service_id, l.line_id, l.origin, l.booking_version, l.label, l.quantity,
+       l.unit_sale_amount, l.sale_currency, l.unit_purchase_amount, l.purchase_currency, l.vat_rate,
+       l.supplier_code, l.source_type, l.source_id, l.created_at, l.created_by
 FROM stage_winner w
-JOIN stage_booking b USING (snap)
 JOIN stage_line l USING (snap)
 ORDER BY w.dossier_number, l.line_id
 ON CONFLICT (dossier_number, booking_version, line_id) WHERE origin = 'booking' DO NOTHING;
 """
 
-COUNTS_PER_FILE = """
-SELECT b.file,
-       count(*) FILTER (WHERE s.state = 'new') AS loaded,
-       count(*) FILTER (WHERE s.state = 'stale') AS stale,
-       count(*) FILTER (WHERE s.state IS NULL OR s.state = 'unchanged') AS unchanged
-FROM stage_booking b
-LEFT JOIN stage_state s USING (snap)
-GROUP BY b.file;
-"""
+COUNTS_PER_FILE = "SELECT file, loaded, stale, unchanged FROM stage_count"
 
 # One statement per entry, so that a profile of the load times each one.
 MERGE = tuple(
     statement.strip().removesuffix(";")
     for block in (
-        CLASSIFY,
+        WINNERS,
         REJECT_STALE,
-        INSERT_SNAPSHOTS,
         STAGE_TOTALS,
         UPSERT_DOSSIERS,
         MERGE_TRAVELLERS,
