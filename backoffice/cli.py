@@ -207,21 +207,40 @@ def pipeline_run(
 @reasons_not_tracebacks
 def export(
     day: Annotated[str, typer.Option("--date", help="The day to export, YYYY-MM-DD")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder (default BACKOFFICE_EXPORT_DIR)")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder (default: the configured delivery, BACKOFFICE_EXPORT_DELIVERY)")
+    ] = None,
 ) -> None:
     """Write (or re-write, byte-identical) the accounting export of a day: FEC, CSV, Parquet, manifest."""
     from backoffice.config import get_settings
     from backoffice.db.engine import get_engine
-    from backoffice.export.delivery import LocalDirectory
+    from backoffice.export.delivery import LocalDirectory, configured
     from backoffice.services.exports import SYSTEM_EXPORTER, export_day
     from backoffice.services.unit_of_work import UnitOfWork
 
     when = _parse_date(day, "--date")
     url = database_ready()
     with UnitOfWork(get_engine(url)) as uow:
-        result = export_day(uow, SYSTEM_EXPORTER, when, LocalDirectory(out or get_settings().export_dir))
+        delivery = LocalDirectory(out) if out is not None else configured(get_settings())
+        result = export_day(uow, SYSTEM_EXPORTER, when, delivery)
     for line in result.summary_lines():
         typer.echo(line)
+
+
+@app.command()
+@reasons_not_tracebacks
+def verify() -> None:
+    """Recompute the hash chains of the audit log and the issued invoices; exit 1 at a broken link."""
+    from backoffice.db.engine import get_engine
+    from backoffice.integrity import verify as verify_chains
+
+    database_ready()
+    reports = verify_chains(get_engine())
+    for report in reports:
+        typer.echo(report.summary())
+    broken = [str(report.broken) for report in reports if report.broken is not None]
+    if broken:
+        _fail("hash chain broken: " + "; ".join(broken))
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from bench import harness
 from bench.report import Figure, failed, write_report
 
-FIGURES = ("ingest", "matching", "regulations", "reconciliation")
+FIGURES = ("ingest", "matching", "regulations", "reconciliation", "search", "dashboards", "export")
 
 
 def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True) -> list[Figure]:
     """Measure the selected figures on a fresh bench database and write the report to `out`."""
     from bench import ingest
 
-    url = harness.bench_database(scale.name, only)
+    # The search figures keep a cached dataset in a database of their own (bench/search.py).
+    url = harness.server_url() if only == "search" else harness.bench_database(scale.name, only)
     figures: list[Figure] = []
     notes: list[str] = []
     load_before = os.getloadavg()[0]
@@ -39,6 +40,19 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
         from bench import reconciliation
 
         figures += reconciliation.measure(scale, url)
+    if only in (None, "search"):
+        from bench import search
+
+        figures += search.measure(scale)
+        notes += search.NOTES
+    if only in (None, "dashboards"):
+        from bench import dashboards
+
+        figures += dashboards.measure(scale)
+    if only in (None, "export"):
+        from bench import export
+
+        figures += export.measure(scale, url)
     # Other work on a shared machine slows the baseline and ours alike, but not equally: say how busy it was.
     notes.append(
         f"Load average (1 min) on the {os.cpu_count()} cores: {load_before:.1f} when this run started, "

@@ -44,6 +44,40 @@ else:
                 url_path="reconciliation",
             )
         )
+        pages.append(
+            st.Page(
+                "app_pages/supplier_invoices.py",
+                title=_("Supplier invoices"),
+                icon=":material/request_quote:",
+                url_path="supplier_invoices",
+            )
+        )
+    if state.actor().can("view_accounting"):
+        pages.append(
+            st.Page(
+                "app_pages/exports.py",
+                title=_("Accounting exports"),
+                icon=":material/receipt_long:",
+                url_path="exports",
+            )
+        )
+        pages.append(
+            st.Page(
+                "app_pages/accounting_search.py",
+                title=_("Accounting search"),
+                icon=":material/manage_search:",
+                url_path="accounting-search",
+            )
+        )
+    if state.actor().can("view_accounting"):
+        pages.append(
+            st.Page(
+                "app_pages/dashboards.py",
+                title=_("Dashboards"),
+                icon=":material/monitoring:",
+                url_path="dashboards",
+            )
+        )
     if state.actor().can("manage_suppliers"):
         pages.append(
             st.Page("app_pages/suppliers.py", title=_("Suppliers"), icon=":material/storefront:", url_path="suppliers")

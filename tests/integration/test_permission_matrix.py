@@ -16,6 +16,7 @@ import pkgutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from backoffice.domain.permissions import ROLES, Actor
 from backoffice.export.delivery import LocalDirectory
 from backoffice.mail import outbox, sender
 from backoffice.queries import reconciliation as workbench
+from backoffice.queries.accounting_search import DocumentCriteria
 from backoffice.queries.criteria import SearchCriteria
 from backoffice.services import (
     admin,
@@ -41,14 +43,17 @@ from backoffice.services import (
     exports,
     modifications,
     payments,
+    periods,
     price_adjustments,
     reconciliation,
     refunds,
     regulations,
     saved_searches,
     supplier_contacts,
+    supplier_invoice_registration,
     travel_book,
     users,
+    write_offs,
 )
 from backoffice.services.unit_of_work import UnitOfWork
 from backoffice.services.users import load_actor
@@ -59,6 +64,7 @@ MISSING_LINE = {"supplier_code": "NOSUPPLIER", "invoice_number": "F-MISSING", "l
 NOT_SERVICES = {
     "backoffice.services.users.current": "reads the caller as stored; checks nothing",
     "backoffice.services.payments.bump_version": "the version guard the payment services share",
+    "backoffice.services.periods.ensure_open": "the closed-period guard of the posting services",
 }
 
 
@@ -114,11 +120,35 @@ REGULATION = {
 }
 
 SERVICES = [
+    # A period that is not one is refused past the permission check, before any write.
+    _svc(
+        "backoffice.services.periods.close_period",
+        needs("close_period"),
+        lambda uow, a, w: periods.close_period(
+            uow, a, granularity="month", period="not-a-month", idempotency_key=_key()
+        ),
+    ),
     # A day that is not a date is refused past the permission check, before any read.
     _svc(
         "backoffice.services.exports.export_day",
         needs("export"),
         lambda uow, a, w: exports.export_day(uow, a, "not-a-day", LocalDirectory(Path("unused"))),  # type: ignore[arg-type]
+    ),
+    _svc(
+        "backoffice.services.exports.list_exports",
+        needs("view_accounting"),
+        lambda uow, a, w: exports.list_exports(uow, a),
+    ),
+    # No export recorded for that day, or a year out of range: refused past the permission check.
+    _svc(
+        "backoffice.services.exports.recorded_files",
+        needs("view_accounting"),
+        lambda uow, a, w: exports.recorded_files(uow, a, date(1999, 1, 1), Path("unused")),
+    ),
+    _svc(
+        "backoffice.services.exports.year_fec",
+        needs("export"),
+        lambda uow, a, w: exports.year_fec(uow, a, 1, Path("unused")),
     ),
     _svc(
         "backoffice.services.admin.create_user",
@@ -208,6 +238,27 @@ SERVICES = [
         "backoffice.services.saved_searches.list_searches",
         needs("search_dossiers"),
         lambda uow, a, w: saved_searches.list_searches(uow, a),
+    ),
+    # The accountants' search lists (scopes of migration 0019) need view_accounting instead.
+    _svc(
+        "backoffice.services.saved_searches.save_search",
+        needs("view_accounting"),
+        lambda uow, a, w: saved_searches.save_search(
+            uow, a, f"list {_key()[:8]}", DocumentCriteria(), idempotency_key=_key(), scope="supplier_invoices"
+        ),
+        "accounting",
+    ),
+    _svc(
+        "backoffice.services.saved_searches.list_searches",
+        needs("view_accounting"),
+        lambda uow, a, w: saved_searches.list_searches(uow, a, scope="client_documents"),
+        "accounting",
+    ),
+    _svc(
+        "backoffice.services.saved_searches.delete_search",
+        needs("view_accounting"),
+        lambda uow, a, w: saved_searches.delete_search(uow, a, 0, idempotency_key=_key(), scope="client_documents"),
+        "accounting",
     ),
     _svc(
         "backoffice.services.saved_searches.delete_search",
@@ -416,6 +467,28 @@ SERVICES = [
             uow, a, supplier_code="NOPE", email="", language="fr", expected_version=1, idempotency_key=_key()
         ),
     ),
+    # An unknown supplier and an unreadable file are refused past the permission check, writing nothing.
+    _svc(
+        "backoffice.services.supplier_invoice_registration.register_form",
+        needs("reconcile"),
+        lambda uow, a, w: supplier_invoice_registration.register_form(
+            uow,
+            a,
+            supplier_code="NOSUPPLIER",
+            invoice_number="F-MATRIX",
+            invoice_date="2026-01-15",
+            currency="EUR",
+            lines=[{"amount_excl_tax": "1.00", "vat_rate": "0"}],
+            idempotency_key=_key(),
+        ),
+    ),
+    _svc(
+        "backoffice.services.supplier_invoice_registration.register_file",
+        needs("reconcile"),
+        lambda uow, a, w: supplier_invoice_registration.register_file(
+            uow, a, filename="matrix.xml", data=b"<Invoice", idempotency_key=_key()
+        ),
+    ),
     _svc(
         "backoffice.mail.outbox.list_mails",
         needs("view_outbox"),
@@ -425,6 +498,38 @@ SERVICES = [
         "backoffice.mail.sender.deliver_now",
         needs("view_outbox"),
         lambda uow, a, w: sender.deliver_now(uow.engine, a, None, 25),
+    ),
+    # An empty reason is refused past the permission check, before any read of the marts.
+    _svc(
+        "backoffice.services.write_offs.write_off",
+        needs("write_off"),
+        lambda uow, a, w: write_offs.write_off(
+            uow,
+            a,
+            dossier_number=w.dossier,
+            supplier_code="HOTEL01",
+            amount_seen="1.00",
+            reason="",
+            idempotency_key=_key(),
+        ),
+    ),
+    _svc(
+        "backoffice.services.write_offs.undo_write_off",
+        needs("write_off"),
+        lambda uow, a, w: write_offs.undo_write_off(uow, a, write_off_id=0, reason="", idempotency_key=_key()),
+    ),
+    _svc(
+        "backoffice.services.write_offs.turn_into_regulation",
+        needs("regulation"),
+        lambda uow, a, w: write_offs.turn_into_regulation(
+            uow,
+            a,
+            dossier_number=w.dossier,
+            supplier_code="HOTEL01",
+            amount_seen="1.00",
+            reason="",
+            idempotency_key=_key(),
+        ),
     ),
     *[
         _svc(f"backoffice.services.reconciliation.{name}", needs("reconcile"), call)
