@@ -345,7 +345,7 @@ def test_money_invariants_hold_under_random_actions(db: sa.Engine, database_url:
     run_state_machine_as_test(
         Ledger,
         settings=settings(
-            max_examples=5,
+            max_examples=8,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
