@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bench import harness
 from bench.report import Figure, failed, write_report
 
-FIGURES = ("ingest", "matching", "regulations", "reconciliation", "search", "dashboards", "export")
+FIGURES = ("ingest", "matching", "regulations", "reconciliation", "search", "dashboards", "export", "concurrency")
 
 
 def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True) -> list[Figure]:
@@ -53,6 +53,10 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
         from bench import export
 
         figures += export.measure(scale, url)
+    if only in (None, "concurrency"):
+        from bench import load
+
+        figures += load.measure(scale, url)
     # Other work on a shared machine slows the baseline and ours alike, but not equally: say how busy it was.
     notes.append(
         f"Load average (1 min) on the {os.cpu_count()} cores: {load_before:.1f} when this run started, "

@@ -277,3 +277,101 @@ def check(engine: sa.Engine, report: Report) -> dict[str, list[Any]]:
 def paid_total(engine: sa.Engine) -> Decimal:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT coalesce(sum(amount), 0) FROM app.dossier_payments")).scalar_one()
+
+
+# (sessions, seconds, dossiers) per scale: few dossiers, so sessions collide on purpose.
+LOAD = {"tiny": (4, 5, 4), "small": (20, 30, 10), "medium": (20, 60, 20), "full": (20, 120, 20)}
+SELLER = {
+    "brand": "*", "legal_name": "Voyages Soleil SAS", "address_line": "12 rue du Port", "postal_code": "13002",
+    "city": "Marseille", "country": "FR", "vat_number": "FR12345678901", "siren": "345678901",
+    "licence": "IM013100001",
+}  # fmt: skip
+
+
+def _seed(engine: sa.Engine, count: int) -> tuple[list[Actor], list[str]]:
+    """Users of two roles, an invoice seller and `count` dossiers (one hotel service, one line each)."""
+    from backoffice.services.users import add_user, load_actor
+
+    numbers = [f"BK-2098-{i:06d}" for i in range(1, count + 1)]
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM app.invoice_sellers"))
+        conn.execute(
+            sa.text(f"INSERT INTO app.invoice_sellers ({', '.join(SELLER)}) VALUES (:{', :'.join(SELLER)})"), SELLER
+        )
+        for statement in (
+            """INSERT INTO app.dossiers (dossier_number, platform_version, status, channel, brand, currency,
+                   departure_date, return_date, destination, destination_country, client_id, client_first_name,
+                   client_last_name, client_email, client_language, sale_total, created_at, updated_at)
+               SELECT n, 1, 'confirmed', 'web', 'Soleil', 'EUR', current_date + 60, current_date + 67, 'Lisbonne',
+                      'PT', 'C-' || n, 'Paul', 'Load ' || n, 'load@example.com', 'fr', 1000.00, now(), now()
+               FROM unnest(CAST(:numbers AS text[])) AS n""",
+            """INSERT INTO app.services (dossier_number, service_id, kind, supplier_code, label, status)
+               SELECT n, 'S1', 'hotel', 'HOTEL01', 'Hotel Miramar', 'confirmed'
+               FROM unnest(CAST(:numbers AS text[])) AS n""",
+            """INSERT INTO app.price_lines (dossier_number, service_id, line_id, origin, booking_version, label,
+                   quantity, unit_sale_amount, sale_currency, unit_purchase_amount, purchase_currency, vat_rate,
+                   supplier_code)
+               SELECT n, 'S1', 'L1', 'booking', 1, 'Double room', 2, 500.00, 'EUR', 400.00, 'EUR', 0, 'HOTEL01'
+               FROM unnest(CAST(:numbers AS text[])) AS n""",
+        ):
+            conn.execute(sa.text(statement), {"numbers": numbers})
+    actors = []
+    for i in range(LOAD_SESSIONS_MAX):
+        login = f"load{i:02d}"
+        with UnitOfWork(engine) as uow:
+            add_user(uow, None, login, "senior_agent" if i % 2 else "accountant", "load test password 42")
+        with UnitOfWork(engine) as uow:
+            actors.append(load_actor(uow, login))
+    return actors, numbers
+
+
+LOAD_SESSIONS_MAX = max(s for s, _, _ in LOAD.values())
+
+
+def measure(scale: Any, url: str) -> list[Any]:
+    """`make bench`: the sessions of the scale for its duration; the figure is the count of rows that disagree."""
+    import os
+
+    from backoffice.config import get_settings
+    from backoffice.dbt_runner import run_dbt
+    from bench import harness
+    from bench.report import Figure
+
+    sessions, seconds, count = LOAD[scale.name]
+    harness.empty_database(url)
+    os.environ["BACKOFFICE_REFUND_APPROVAL_THRESHOLD"] = "1000000.00"  # refunds execute at once
+    get_settings.cache_clear()
+    engine = sa.create_engine(url, pool_size=sessions, max_overflow=sessions)
+    try:
+        run_dbt(["run", "--select", "+dossier_price_lines"], database_url=url)
+        actors, numbers = _seed(engine, count)
+        report = run(engine, actors[:sessions], numbers, seconds)
+        found = check(engine, report)
+    finally:
+        engine.dispose()
+        os.environ.pop("BACKOFFICE_REFUND_APPROVAL_THRESHOLD", None)
+        get_settings.cache_clear()
+    wrong = sum(len(rows) for rows in found.values())
+    refused = sum(n for k, n in report.outcomes.items() if not k.endswith(": done"))
+    return [
+        Figure(
+            name=f"Concurrency: {sessions} sessions for {seconds} s on {count} dossiers",
+            target="0 lost updates, 0 duplicates, 0 unexplained errors",
+            measured=f"{wrong} rows disagree; {report.actions:,} actions ({report.actions / seconds:.0f}/s), "
+            f"{refused:,} refused as expected",
+            ratio="-",
+            passed=wrong == 0,
+            about=(
+                "bench/load.py: each session reads a dossier's version, thinks 0-20 ms, then acts as of that version "
+                "(payment, refund, price adjustment, regulation, invoice, mass regulation over 3 dossiers others "
+                "edit too), at the service boundary on real PostgreSQL. Then the checks return the rows that "
+                "disagree: versions vs successful writes (lost updates), stored vs Devis totals, payments and refunds "
+                "present exactly once, one audit event per success, refunds within payments, invoice series without "
+                "gaps; any error other than a stale version, a limit or a changed preview counts as a failure."
+            ),
+            details=[
+                "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.outcomes.items())),
+                *[f"{name}: {rows[:5]}" for name, rows in found.items() if rows],
+            ],
+        )
+    ]
