@@ -10,84 +10,32 @@ widgets.refresh_actor()
 _ = i18n.gettext
 
 if state.actor() is None:
-    pages = [st.Page("app_pages/login.py", title=_("Log in"), icon=":material/login:", url_path="login")]
-else:
-    widgets.account_sidebar()
-    pages = [
-        st.Page("app_pages/liste.py", title=_("Dossiers"), icon=":material/search:", url_path="liste", default=True),
-        st.Page("app_pages/dossier.py", title=_("Dossier"), icon=":material/folder_open:", url_path="dossier"),
-    ]
-    if state.actor().can("record_payment"):
-        pages.append(
-            st.Page(
-                "app_pages/unattributed.py",
-                title=_("Payments without a dossier"),
-                icon=":material/account_balance:",
-                url_path="unattributed",
-            )
-        )
-    if state.actor().can("mass_regulation"):
-        pages.append(
-            st.Page(
-                "app_pages/regulations.py",
-                title=_("Regulations"),
-                icon=":material/price_change:",
-                url_path="regulations",
-            )
-        )
-    if state.actor().can("reconcile"):
-        pages.append(
-            st.Page(
-                "app_pages/reconciliation.py",
-                title=_("Reconciliation"),
-                icon=":material/rule:",
-                url_path="reconciliation",
-            )
-        )
-        pages.append(
-            st.Page(
-                "app_pages/supplier_invoices.py",
-                title=_("Supplier invoices"),
-                icon=":material/request_quote:",
-                url_path="supplier_invoices",
-            )
-        )
-    if state.actor().can("view_accounting"):
-        pages.append(
-            st.Page(
-                "app_pages/exports.py",
-                title=_("Accounting exports"),
-                icon=":material/receipt_long:",
-                url_path="exports",
-            )
-        )
-        pages.append(
-            st.Page(
-                "app_pages/accounting_search.py",
-                title=_("Accounting search"),
-                icon=":material/manage_search:",
-                url_path="accounting-search",
-            )
-        )
-    if state.actor().can("view_accounting"):
-        pages.append(
-            st.Page(
-                "app_pages/dashboards.py",
-                title=_("Dashboards"),
-                icon=":material/monitoring:",
-                url_path="dashboards",
-            )
-        )
-    if state.actor().can("manage_suppliers"):
-        pages.append(
-            st.Page("app_pages/suppliers.py", title=_("Suppliers"), icon=":material/storefront:", url_path="suppliers")
-        )
-    if state.actor().can("view_outbox"):
-        pages.append(
-            st.Page("app_pages/outbox.py", title=_("Outbox"), icon=":material/outgoing_mail:", url_path="outbox")
-        )
-    if state.actor().can("manage_users"):
-        pages.append(
-            st.Page("app_pages/admin.py", title=_("Admin"), icon=":material/admin_panel_settings:", url_path="admin")
-        )
-st.navigation(pages).run()
+    st.navigation([st.Page("app_pages/login.py", title=_("Log in"), icon=":material/login:", url_path="login")]).run()
+    st.stop()
+
+widgets.account_sidebar()
+# (section, permission or None for everyone, script, title, icon, url path), in menu order.
+PAGES = [
+    (_("Dossiers"), None, "liste.py", _("Dossiers"), "search", "liste"),
+    (_("Dossiers"), None, "dossier.py", _("Dossier"), "folder_open", "dossier"),
+    (_("Dossiers"), "record_payment", "unattributed.py", _("Payments without a dossier"), "account_balance",
+     "unattributed"),
+    (_("Dossiers"), "mass_regulation", "regulations.py", _("Regulations"), "price_change", "regulations"),
+    (_("Accounting"), "reconcile", "reconciliation.py", _("Reconciliation"), "rule", "reconciliation"),
+    (_("Accounting"), "reconcile", "supplier_invoices.py", _("Supplier invoices"), "request_quote",
+     "supplier_invoices"),
+    (_("Accounting"), "view_accounting", "exports.py", _("Accounting exports"), "receipt_long", "exports"),
+    (_("Accounting"), "view_accounting", "accounting_search.py", _("Accounting search"), "manage_search",
+     "accounting-search"),
+    (_("Accounting"), "view_accounting", "dashboards.py", _("Dashboards"), "monitoring", "dashboards"),
+    (_("Administration"), "manage_suppliers", "suppliers.py", _("Suppliers"), "storefront", "suppliers"),
+    (_("Administration"), "view_outbox", "outbox.py", _("Outbox"), "outgoing_mail", "outbox"),
+    (_("Administration"), "manage_users", "admin.py", _("Admin"), "admin_panel_settings", "admin"),
+]  # fmt: skip
+sections: dict[str, list[st.Page]] = {}
+for section, permission, script, title, icon, url_path in PAGES:
+    if permission is None or state.actor().can(permission):
+        page = st.Page(f"app_pages/{script}", title=title, icon=f":material/{icon}:", url_path=url_path,
+                       default=url_path == "liste")  # fmt: skip
+        sections.setdefault(section, []).append(page)
+st.navigation(sections).run()
