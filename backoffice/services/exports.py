@@ -164,15 +164,14 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def _write(folder: Path, siren: str, day: date, fmt: fec.FecFormat, rows: list[dict[str, Any]]) -> dict[str, Path]:
     """The three data files in `folder`, the FEC checked first; raises the faults as a list."""
     fec_path = folder / fec.file_name(siren, day)
-    with fec_path.open("wb") as handle:
-        handle.writelines(fec.lines(rows, fmt))
-    faults = fec_check.check_file(fec_path, fmt)
-    if faults:
-        raise ExportFaulty(str(day), faults)
     csv_path = fec_path.with_suffix(".csv")
-    companions.write_csv(rows, csv_path)
     parquet_path = fec_path.with_suffix(".parquet")
-    companions.write_parquet(rows, parquet_path)
+    with companions.written_aside(rows, csv_path, parquet_path):  # on the other core, meanwhile
+        with fec_path.open("wb") as handle:
+            handle.writelines(fec.lines(rows, fmt))
+        faults = fec_check.check_file(fec_path, fmt)
+        if faults:
+            raise ExportFaulty(str(day), faults)
     return {p.name: p for p in (fec_path, csv_path, parquet_path)}
 
 
