@@ -1,7 +1,10 @@
 """Everything the Dossier page shows, read in one go on one connection.
 
 The Devis comes from the dbt view marts.dossier_price_lines, which decides which lines are
-active (current booking version, modifications, regulations and their reversals).
+active (current booking version, modifications, regulations and their reversals). The view is
+written so that the `WHERE dossier_number = ...` below reaches the indexes of app.price_lines,
+app.dossiers and app.services: one dossier's Devis costs a few index lookups, whatever the number
+of dossiers (docs/scaling.md, "The dossier page").
 """
 
 from __future__ import annotations
@@ -158,11 +161,10 @@ class DossierView:
     paid_total: Decimal
     due_to_date: Decimal
     history: tuple[AuditEvent, ...]
-    # Filled by the issues that bring modifications, documents and invoicing; empty until then.
+    # The supplier invoices tab has its own reader (backoffice/queries/dossier_supplier_invoices.py).
     modifications: tuple[ModificationRequest, ...] = field(default=())
     documents: tuple[Document, ...] = field(default=())
     client_invoices: tuple[ClientInvoice, ...] = field(default=())
-    supplier_invoices: tuple[dict[str, Any], ...] = field(default=())
     refunds: tuple[Refund, ...] = field(default=())
     # The travel book: the agent's flag, the sending mode, and every sending, newest first.
     travel_book_complete: bool = False
@@ -179,19 +181,16 @@ def _rows(conn: Connection, sql: str, number: str, **extra: Any) -> list[dict[st
     return [dict(r) for r in conn.execute(sa.text(sql), {"number": number, **extra}).mappings()]
 
 
-def _devis(conn: Connection, number: str) -> Devis:
-    lines = tuple(
-        PriceLine(**r)
-        for r in _rows(
-            conn,
-            """SELECT line_key, service_id, service_kind, service_label, supplier_code, origin, label,
+# One dossier's Devis, in the Devis' order.
+DEVIS_SQL = """SELECT line_key, service_id, service_kind, service_label, supplier_code, origin, label,
                       quantity, unit_sale_amount, sale_currency, sale_total, unit_purchase_amount,
                       purchase_currency, purchase_total, vat_rate, is_active, created_at, created_by, reason
                FROM marts.dossier_price_lines WHERE dossier_number = :number
-               ORDER BY sort_order, line_key""",
-            number,
-        )
-    )
+               ORDER BY sort_order, line_key"""
+
+
+def _devis(conn: Connection, number: str) -> Devis:
+    lines = tuple(PriceLine(**r) for r in _rows(conn, DEVIS_SQL, number))
     purchases: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     for line in lines:
         if line.is_active:

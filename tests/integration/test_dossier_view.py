@@ -117,7 +117,7 @@ def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> No
         Decimal("200.00"),
     )
     assert [(e.actor, e.action) for e in view.history] == [("alice", "record_payment")]
-    assert view.modifications == view.documents == view.client_invoices == view.supplier_invoices == ()
+    assert view.modifications == view.documents == view.client_invoices == ()
 
 
 def test_unknown_dossier_is_not_found(db: sa.Engine, price_lines_mart: None) -> None:
