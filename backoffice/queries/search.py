@@ -30,7 +30,12 @@ SORT_KEYS: dict[str, str] = {
     "updated_at": "d.updated_at",
 }
 MAX_PAGE_SIZE = 200
-# Payments whose money actually moved; a failed attempt counts for nothing.
+# The total is counted exactly up to here (or up to the rows before the page asked for, if more);
+# past it the page says "more than COUNT_CAP": counting 40,000 matches of a broad filter at a
+# million dossiers costs more than the page itself, and nobody pages that far (docs/scaling.md).
+COUNT_CAP = 1_000
+# Payments whose money actually moved; a failed attempt counts for nothing (the same list as
+# app.arrears_of in migration 0023, which keeps the arrears the search reads).
 MONEY_MOVING = ("captured", "refunded", "chargeback")
 
 
@@ -55,13 +60,16 @@ class SearchRow:
 @dataclass(frozen=True)
 class SearchPage:
     rows: tuple[SearchRow, ...]
+    # Exact when `total_exact`; otherwise a lower bound: there are more than `total` matches.
     total: int
     page: int
     page_size: int
+    total_exact: bool = True
 
     @property
     def page_count(self) -> int:
-        return max(1, -(-self.total // self.page_size))
+        """The pages known to exist: when the total is only a lower bound, one more than it fills."""
+        return max(1, -(-self.total // self.page_size) + (0 if self.total_exact else 1))
 
 
 def _like_fragment(value: str) -> str:
@@ -150,13 +158,19 @@ def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], di
         where.append("d.departure_date BETWEEN :today AND :departure_limit")
         params["departure_limit"] = today + timedelta(days=c.departure_within_days)
     if c.balance_unpaid:
-        where.append(
-            """(SELECT coalesce(sum(ps.amount), 0) FROM app.payment_schedule ps
-                WHERE ps.dossier_number = d.dossier_number AND ps.due_date <= :today)
-               > (SELECT coalesce(sum(p.amount), 0) FROM app.dossier_payments p
-                  WHERE p.dossier_number = d.dossier_number AND p.status = ANY(:money_moving))"""
-        )
-        params["money_moving"] = list(MONEY_MOVING)
+        # app.dossier_arrears holds, per dossier, the days on which the schedule fallen due
+        # exceeds the money-moving payments (kept by triggers, migration 0023): the same test as
+        # comparing the two sums on `today`, one index probe instead of two aggregates.
+        # The dossier's departure bounds are repeated on the row's copy of its departure, so that a
+        # search bounded by departure (the shortcut) starts from the few rows in arrears departing
+        # then rather than probing every dossier departing then.
+        arrears = ["a.dossier_number = d.dossier_number", "a.arrears @> CAST(:today AS date)"]
+        for bound in ("departure_from", "departure_to", "departure_limit"):
+            if bound in params:
+                arrears.append(f"a.departure_date {'>=' if bound == 'departure_from' else '<='} :{bound}")
+        if c.departure_within_days is not None:
+            arrears.append("a.departure_date >= :today")
+        where.append(f"EXISTS (SELECT 1 FROM app.dossier_arrears a WHERE {' AND '.join(arrears)})")
     if c.updated_within_days is not None:
         where.append("d.updated_at >= :updated_since")
         params["updated_since"] = now - timedelta(days=c.updated_within_days)
@@ -188,26 +202,66 @@ def search(
     direction = "DESC" if descending else "ASC"
     # dossier_number breaks ties, so paging through equal keys never repeats or skips a row.
     order = f"{SORT_KEYS[sort]} {direction} NULLS LAST, d.dossier_number {direction}"
-    # The page's numbers and the total first, reading only the columns filtered and sorted on (an
-    # index-only scan where an index covers them: thousands of matches are counted without
-    # visiting their rows); then the rows of that one page.
+    condition = " AND ".join(where) or "true"
+    # The page's numbers first, reading only the columns filtered and sorted on (an index-only
+    # scan where an index covers them), without a total; then the rows of that one page. With a
+    # filter, the sort key is wrapped so that no index provides its order: otherwise, for the
+    # LIMIT, the planner may walk the sort's index and test the filter row by row, hoping to fill
+    # the page early (a week of booking dates sorted by departure: 2 s at a million). The filter's
+    # own index then finds the matches and a top-N sort picks the page. Without a filter, walking
+    # the sort's index and stopping at the page is exactly right.
+    # When the filter bounds the sort column itself (a departure window sorted by departure), the
+    # walk reads at most the rows within the bounds and stops at the page: it is kept.
+    bounded = any(getattr(criteria, bound) not in (None, "") for bound in _BOUNDS.get(sort, ()))
+    fenced = f"{_unindexed(SORT_KEYS[sort])} {direction} NULLS LAST, d.dossier_number || '' {direction}"
+    inner = fenced if where and not bounded else order
     sql = f"""
         WITH page AS (
-            SELECT d.dossier_number, count(*) OVER () AS total
+            SELECT d.dossier_number
             FROM app.dossiers d
-            WHERE {" AND ".join(where) or "true"}
-            ORDER BY {order}
+            WHERE {condition}
+            ORDER BY {inner}
             LIMIT :limit OFFSET :offset)
         SELECT d.dossier_number, d.client_last_name, d.client_first_name, d.client_email,
                d.departure_date, d.return_date, d.status, d.brand, d.channel, d.destination,
-               d.sale_total, d.currency, d.created_at, d.updated_at, page.total
+               d.sale_total, d.currency, d.created_at, d.updated_at
         FROM page JOIN app.dossiers d ON d.dossier_number = page.dossier_number
         ORDER BY {order}"""
-    params.update(limit=page_size, offset=(page - 1) * page_size)
+    offset = (page - 1) * page_size
+    params.update(limit=page_size, offset=offset)
     result = conn.execute(sa.text(sql), params).mappings().all()
-    total = result[0]["total"] if result else _count(conn, where, params)
-    rows = tuple(SearchRow(**{k: v for k, v in r.items() if k != "total"}) for r in result)
-    return SearchPage(rows=rows, total=total, page=page, page_size=page_size)
+    rows = tuple(SearchRow(**r) for r in result)
+    if rows and len(rows) < page_size:
+        total, exact = offset + len(rows), True  # the last page: nothing to count
+    else:
+        total, exact = _count(conn, condition, params, max(COUNT_CAP, offset + page_size))
+    return SearchPage(rows=rows, total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+# The criteria that bound each sort column: a walk of that column's index is then bounded too.
+_BOUNDS: dict[str, tuple[str, ...]] = {
+    "departure_date": ("departure_from", "departure_to", "departure_within_days"),
+    "created_at": ("created_from", "created_to"),
+    "updated_at": ("updated_within_days",),
+    "sale_total": ("amount_min", "amount_max"),
+    "dossier_number": ("dossier_number",),
+}
+_UNINDEXED = {
+    "d.client_name_search": "d.client_name_search || ''",
+    "d.status": "d.status || ''",
+    "d.brand": "d.brand || ''",
+    "d.destination": "d.destination || ''",
+    "d.dossier_number": "d.dossier_number || ''",
+    "d.departure_date": "(d.departure_date + 0)",
+    "d.sale_total": "(d.sale_total + 0)",
+    "d.created_at": "(d.created_at + interval '0 seconds')",
+    "d.updated_at": "(d.updated_at + interval '0 seconds')",
+}
+
+
+def _unindexed(column: str) -> str:
+    """`column` as an expression of the same value and order that no index provides."""
+    return _UNINDEXED[column]
 
 
 def matching_numbers_sql(
@@ -220,12 +274,14 @@ def matching_numbers_sql(
     return f"SELECT d.dossier_number FROM app.dossiers d WHERE {' AND '.join(where) or 'true'}", params
 
 
-def _count(conn: Connection, where: list[str], params: dict[str, Any]) -> int:
-    """The total when the page asked for lies past the last row (the window count is then absent)."""
-    if params["offset"] == 0:
-        return 0
-    sql = f"SELECT count(*) FROM app.dossiers d WHERE {' AND '.join(where) or 'true'}"
-    return conn.execute(sa.text(sql), params).scalar_one()
+def _count(conn: Connection, condition: str, params: dict[str, Any], cap: int) -> tuple[int, bool]:
+    """The number of matches if it is at most `cap` (exact: True), else `cap` (exact: False).
+
+    Counting stops at the first `cap + 1` matches, so a filter matching tens of thousands of
+    dossiers costs what `cap` of them cost."""
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM app.dossiers d WHERE {condition} LIMIT :cap_plus_one) m"
+    found = conn.execute(sa.text(sql), {**params, "cap_plus_one": cap + 1}).scalar_one()
+    return (found, True) if found <= cap else (cap, False)
 
 
 def list_brands(conn: Connection) -> list[str]:

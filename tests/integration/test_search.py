@@ -222,3 +222,181 @@ def test_dossiers_copied_in_bulk_are_searchable(db: sa.Engine) -> None:
     assert names == {"martin0 zoe", "martin1 zoe", "martin2 zoe"}
     assert found(db, email="z7@example.pt") == {"BK-COPY-007"}
     assert len(found(db, destination="lisbon")) == 30
+
+
+# ---------------------------------------------------------------- arrears (migration 0023)
+REFERENCE_UNPAID = """
+    SELECT d.dossier_number FROM app.dossiers d
+    WHERE (SELECT coalesce(sum(ps.amount), 0) FROM app.payment_schedule ps
+           WHERE ps.dossier_number = d.dossier_number AND ps.due_date <= :today)
+        > (SELECT coalesce(sum(p.amount), 0) FROM app.dossier_payments p
+           WHERE p.dossier_number = d.dossier_number AND p.status IN ('captured', 'refunded', 'chargeback'))"""
+
+
+def unpaid_on(engine: sa.Engine, day: date) -> tuple[set[str], set[str]]:
+    """The dossiers `balance_unpaid` finds on `day`, and those the two sums (the definition) name."""
+    with engine.connect() as conn:
+        page = search(conn, SearchCriteria(balance_unpaid=True), page_size=200, today=day)
+        reference = set(conn.execute(sa.text(REFERENCE_UNPAID), {"today": day}).scalars())
+    return {r.dossier_number for r in page.rows}, reference
+
+
+def test_balance_unpaid_is_the_two_sums_on_every_day_whatever_the_schedule(db: sa.Engine) -> None:
+    """The kept arrears equal the definition on each day around every due date: several lines a
+    day, negative lines, refunds beyond what was due, failed payments, attributions."""
+    day = date(2027, 3, 10)
+    d1, d2, d3 = day, day + timedelta(days=5), day + timedelta(days=9)
+    plain = f.dossier(db, schedule=[{"due_date": d1, "amount": "300.00"}, {"due_date": d3, "amount": "700.00"}])
+    f.payment(db, plain, "300.00")
+    same_day = f.dossier(db, schedule=[{"due_date": d2, "amount": "100.00"}, {"due_date": d2, "amount": "50.00"}])
+    f.payment(db, same_day, "120.00")
+    credit = f.dossier(
+        db,
+        schedule=[
+            {"due_date": d1, "amount": "500.00"},
+            {"due_date": d2, "amount": "-300.00", "kind": "instalment"},
+            {"due_date": d3, "amount": "100.00", "kind": "balance"},
+        ],
+    )
+    f.payment(db, credit, "250.00")
+    overrefunded = f.dossier(db, schedule=[{"due_date": d3, "amount": "100.00"}])
+    pid = f.payment(db, overrefunded, "100.00")
+    f.payment(db, overrefunded, "-150.00", status="refunded", origin="refund", refund_of=pid)
+    failed = f.dossier(db, schedule=[{"due_date": d1, "amount": "80.00"}])
+    f.payment(db, failed, "80.00", status="failed")
+    nothing_due = f.dossier(db)
+    # A payment that named the wrong dossier, attributed by an agent to the right one.
+    wrong = f.dossier(db, schedule=[{"due_date": d2, "amount": "60.00"}])
+    right = f.dossier(db, schedule=[{"due_date": d2, "amount": "60.00"}])
+    misnamed = f.payment(db, wrong, "60.00")
+    with db.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.payment_attributions (payment_id, dossier_number, reason, attributed_by)
+                   VALUES (:p, :d, 'named the wrong dossier', 'test')"""
+            ),
+            {"p": misnamed, "d": right},
+        )
+    days = [d + timedelta(days=k) for d in (d1, d2, d3) for k in (-1, 0, 1)] + [date(2000, 1, 1), date(2100, 1, 1)]
+    for on in days:
+        got, expected = unpaid_on(db, on)
+        assert got == expected, on
+    assert unpaid_on(db, d3)[0] == {plain, same_day, credit, overrefunded, failed, wrong}
+    assert unpaid_on(db, d1 - timedelta(days=1))[0] == {overrefunded}  # refunded beyond anything due
+    assert nothing_due not in unpaid_on(db, date(2100, 1, 1))[0]
+
+
+def test_arrears_follow_schedule_changes_payments_and_bulk_copies(db: sa.Engine) -> None:
+    number = f.dossier(db, schedule=[{"due_date": TODAY - timedelta(days=1), "amount": "200.00"}])
+    assert found(db, balance_unpaid=True) == {number}
+    with db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE app.payment_schedule SET due_date = due_date + 10 WHERE dossier_number = :n"), {"n": number}
+        )
+    assert found(db, balance_unpaid=True) == set()
+    with db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE app.payment_schedule SET due_date = due_date - 10 WHERE dossier_number = :n"), {"n": number}
+        )
+    f.payment(db, number, "200.00")
+    assert found(db, balance_unpaid=True) == set()
+    with db.begin() as conn:
+        conn.execute(sa.text("DELETE FROM app.payment_schedule WHERE dossier_number = :n"), {"n": number})
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.payment_schedule (dossier_number, seq, due_date, amount, kind, method)
+                   VALUES (:n, 1, :due, 150.00, 'deposit', 'card_on_file'),
+                          (:n, 2, :due, 100.00, 'balance', 'card_on_file')"""
+            ),
+            {"n": number, "due": TODAY},
+        )
+    assert found(db, balance_unpaid=True) == {number}  # 250 due, 200 paid
+    # COPY, as the bulk loaders write: one refresh for the whole statement.
+    others = [f.dossier(db) for _ in range(3)]
+    with db.begin() as conn:
+        cur = conn.connection.driver_connection.cursor()
+        with cur.copy(
+            "COPY app.payment_schedule (dossier_number, seq, due_date, amount, kind, method) FROM STDIN"
+        ) as c:
+            c.write("".join(f"{n}\t1\t{TODAY}\t90.00\tdeposit\tcard_on_file\n" for n in others))
+    assert found(db, balance_unpaid=True) == {number, *others}
+    with db.connect() as conn:
+        kept = conn.execute(sa.text("SELECT count(*) FROM app.dossier_arrears")).scalar_one()
+    assert kept == 4
+    # The arrears row's copy of the departure follows the dossier's: departure-bounded searches stay exact.
+    for days, expected in ((5, {number}), (40, set()), (0, {number})):
+        with db.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE app.dossiers SET departure_date = :d WHERE dossier_number = :n"),
+                {"d": TODAY + timedelta(days=days), "n": number},
+            )
+        assert found(db, balance_unpaid=True, departure_within_days=14) - set(others) == expected
+        window = {"departure_from": TODAY + timedelta(days=days), "departure_to": TODAY + timedelta(days=days)}
+        assert found(db, balance_unpaid=True, **window) - set(others) == {number}
+
+
+# ---------------------------------------------------------------- capped totals
+def _many(engine: sa.Engine, count: int, brand: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.dossiers (dossier_number, platform_version, status, channel, brand, currency,
+                       departure_date, return_date, destination, destination_country, client_id,
+                       client_first_name, client_last_name, client_email, created_at, updated_at)
+                   SELECT 'BK-MANY-' || lpad(i::text, 5, '0'), 1, 'confirmed', 'web', :brand, 'EUR',
+                          DATE '2027-01-01' + i % 90, DATE '2027-01-08' + i % 90, 'Lisbonne', 'PT', 'CL' || i,
+                          'Zoé', 'Martin', 'z' || i || '@example.pt', now(), now()
+                   FROM generate_series(1, :count) AS i"""
+            ),
+            {"brand": brand, "count": count},
+        )
+
+
+def test_a_total_past_the_cap_is_a_lower_bound_and_the_pages_stay_exact(db: sa.Engine) -> None:
+    from backoffice.queries.search import COUNT_CAP
+
+    _many(db, COUNT_CAP + 60, "Soleil")
+    _many_small = [f.dossier(db, brand="Neige") for _ in range(3)]
+    with db.connect() as conn:
+        first = search(conn, SearchCriteria(brands=("Soleil",)), sort="dossier_number", page_size=50)
+        last_full = search(conn, SearchCriteria(brands=("Soleil",)), sort="dossier_number", page=21, page_size=50)
+        tail = search(conn, SearchCriteria(brands=("Soleil",)), sort="dossier_number", page=22, page_size=50)
+        small = search(conn, SearchCriteria(brands=("Neige",)), page_size=50)
+        exact_cap = search(conn, SearchCriteria(brands=("Soleil",)), sort="dossier_number", page=1, page_size=200)
+    assert (first.total, first.total_exact) == (COUNT_CAP, False)  # "more than 1,000"
+    assert first.page_count == COUNT_CAP // 50 + 1  # the next page stays reachable
+    assert [r.dossier_number for r in first.rows][:2] == ["BK-MANY-00001", "BK-MANY-00002"]
+    # Past the cap the count reaches the page asked for: page 21 of 50 rows is still full.
+    assert (last_full.total, last_full.total_exact) == (1050, False)
+    assert last_full.rows[0].dossier_number == "BK-MANY-01001"
+    # The last page knows the exact total from its own rows.
+    assert (tail.total, tail.total_exact, len(tail.rows)) == (COUNT_CAP + 60, True, 10)
+    assert tail.page_count == tail.page
+    assert (small.total, small.total_exact, small.page_count) == (3, True, 1)
+    assert {r.dossier_number for r in small.rows} == set(_many_small)
+    assert exact_cap.total_exact is False and len(exact_cap.rows) == 200
+
+
+def test_the_liste_shows_a_capped_total_as_a_lower_bound(db: sa.Engine) -> None:
+    """The Liste (AppTest) says "Plus de 1 000 dossiers" and still turns to the next page."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from backoffice.queries.search import COUNT_CAP
+
+    st.cache_data.clear()
+    f.user(db, "alice", "agent", f.PASSWORD, locale="fr")
+    _many(db, COUNT_CAP + 60, "Soleil")
+    at = AppTest.from_file(f.APP_SCRIPT, default_timeout=30).run()
+    at.text_input(key="w_login").input("alice")
+    at.text_input(key="w_password").input(f.PASSWORD)
+    at = at.button[0].click().run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert "Plus de 1\u202f000 dossiers · page 1" in captions, captions
+    at.button(key="w_next").click().run()
+    assert "Plus de 1\u202f000 dossiers · page 2" in [c.value for c in at.caption]
+    shown = list(at.dataframe[0].value["Dossier"])
+    with db.connect() as conn:
+        second = search(conn, SearchCriteria(), page=2, page_size=len(shown))
+    assert shown == [r.dossier_number for r in second.rows]

@@ -70,6 +70,9 @@ st.caption(
     _("{total} dossiers · page {page} of {pages}").format(
         total=i18n.number(page.total), page=page.page, pages=page.page_count
     )
+    if page.total_exact
+    # Past the search's count cap the total is a lower bound, shown as such (docs/scaling.md).
+    else _("More than {total} dossiers · page {page}").format(total=i18n.number(page.total), page=page.page)
 )
 frame = pd.DataFrame(
     [
