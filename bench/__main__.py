@@ -13,15 +13,25 @@ import sqlalchemy as sa
 from bench import harness
 from bench.report import Figure, failed, write_report
 
-FIGURES = ("ingest", "matching", "regulations", "reconciliation", "search", "dashboards", "export", "concurrency")
+FIGURES = (
+    "ingest",
+    "matching",
+    "regulations",
+    "reconciliation",
+    "search",
+    "dashboards",
+    "export",
+    "concurrency",
+    "dbt",
+)
 
 
 def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True) -> list[Figure]:
     """Measure the selected figures on a fresh bench database and write the report to `out`."""
     from bench import ingest
 
-    # The search figures keep a cached dataset in a database of their own (bench/search.py).
-    url = harness.server_url() if only == "search" else harness.bench_database(scale.name, only)
+    # The search and dbt figures keep a cached dataset in a database of their own (bench/search.py).
+    url = harness.server_url() if only in ("search", "dbt") else harness.bench_database(scale.name, only)
     figures: list[Figure] = []
     notes: list[str] = []
     load_before = os.getloadavg()[0]
@@ -57,6 +67,10 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
         from bench import load
 
         figures += load.measure(scale, url)
+    if only in (None, "dbt"):
+        from bench import dbt_build
+
+        figures += dbt_build.measure(scale)
     # Other work on a shared machine slows the baseline and ours alike, but not equally: say how busy it was.
     notes.append(
         f"Load average (1 min) on the {os.cpu_count()} cores: {load_before:.1f} when this run started, "

@@ -85,3 +85,65 @@ def test_search_figures_build_their_dataset_and_time_the_mix(database_url: str, 
     for query in ("number, exact", "e-mail, whole", "supplier reference", "last name with a typo"):
         assert int(per_query[query][3].rstrip(" |").replace(",", "")) >= 1, query
     assert "distinct search terms" in text
+
+
+def test_dbt_figures_build_their_dataset_time_both_builds_and_undo_the_day(database_url: str) -> None:
+    from bench import dbt_build, harness
+
+    scale = harness.SCALES["tiny"]
+    url = make_url(database_url).set(database="backoffice_bench_tiny_dbt_data")
+    engine = sa.create_engine(url)
+    try:
+        # Narrowed to the matching chain (models and their tests) to keep the suite fast.
+        narrow = (
+            "--select",
+            "+supplier_invoice_line_matches",
+            "--exclude",
+            "resource_type:unit_test",
+            "--indirect-selection",
+            "cautious",
+        )
+        full, daily = dbt_build.measure(scale, narrow)
+        assert full.name == "dbt: full build, 2,000 dossiers" and full.target == "<= 300 s"
+        assert daily.name == "dbt: daily incremental build, 2,000 dossiers" and daily.target == "<= 60 s"
+        assert full.passed == (float(full.measured.split()[0]) <= 300)
+        assert "int_matching_candidates" in full.details[0] and "python -m bench --scale tiny --only dbt" in full.about
+        assert "60 dossiers changed" in daily.about
+        with engine.connect() as conn:
+            one = conn.execute(
+                sa.text(
+                    """SELECT (SELECT count(*) FROM app.services)::float / count(*),
+                              (SELECT count(*) FROM app.price_lines)::float / count(*),
+                              (SELECT count(DISTINCT supplier_code) FROM app.price_lines)
+                       FROM app.dossiers"""
+                )
+            ).one()
+            assert 2.5 < one[0] < 3.5 and 3.5 < one[1] < 4.5 and one[2] >= 10
+            states = dict(
+                conn.execute(sa.text("SELECT state, count(*) FROM marts.supplier_invoice_line_matches GROUP BY 1"))
+                .tuples()
+                .all()
+            )
+            lines = sum(states.values())
+            assert states["auto_matched"] > 0.7 * lines and states.get("unmatched", 0) > 0, states
+            # Every sale total is the sum of its lines, the day's supplement included.
+            drift = """SELECT count(*) FROM app.dossiers d WHERE sale_total <> (
+                           SELECT sum(unit_sale_amount * quantity) FROM app.price_lines p
+                           WHERE p.dossier_number = d.dossier_number)"""
+            assert conn.execute(sa.text(drift)).scalar_one() == 0
+            assert (
+                conn.execute(sa.text("SELECT count(*) FROM app.payments WHERE payment_id LIKE 'DAY-%'")).scalar() == 54
+            )
+        dbt_build._reset_day(str(url.render_as_string(hide_password=False)))
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(drift)).scalar_one() == 0
+            assert (
+                conn.execute(sa.text("SELECT count(*) FROM app.price_lines WHERE line_id LIKE 'DAY-%'")).scalar() == 0
+            )
+            assert conn.execute(sa.text("SELECT to_regclass('public.bench_day_before')")).scalar() is None
+    finally:
+        engine.dispose()
+        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny_dbt_data" WITH (FORCE)'))
+        admin.dispose()
