@@ -11,7 +11,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: setup lock run test lint audit bench chromium clean
+.PHONY: setup lock run test soak lint audit bench chromium clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,10 @@ test: setup chromium audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+
+# Long fault-injection runs (kill -9 of the pipeline at random points), kept out of `make test`.
+soak: setup
+	$(BIN)/pytest -m soak
 
 # Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
 SCALE ?= full

@@ -40,3 +40,15 @@ class IdempotencyConflict(DomainError):
 class AuthenticationFailed(DomainError):
     def __init__(self) -> None:
         super().__init__("unknown login or wrong password")
+
+
+class DatabaseInterrupted(DomainError):
+    """The connection to PostgreSQL was lost during an action (server restarted, network cut).
+
+    The action's transaction is rolled back by the server, so nothing of it was saved, unless the
+    loss came while the commit itself was answered: then the retry, made with the same idempotency
+    key, returns the first result instead of applying the action twice.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the database connection was lost: nothing was saved, retry")

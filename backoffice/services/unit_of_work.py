@@ -7,11 +7,30 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.db.roles import act_as_app
+from backoffice.domain.errors import DatabaseInterrupted
 from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
+
+# The server went away: connection exceptions (class 08) and an administrator's or a shutdown's
+# termination of the session (57P01-57P03). Other OperationalErrors (deadlock, lock timeout,
+# cancelled query) are not losses of the connection and keep their own meaning.
+_CONNECTION_LOST_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: BaseException | None) -> bool:
+    """Whether `exc` says the database connection was lost (rather than a refused statement)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:  # raised by the client library: no server answer at all
+        return isinstance(exc, sa_exc.OperationalError)
+    return sqlstate.startswith("08") or sqlstate in _CONNECTION_LOST_SQLSTATES
 
 
 class UnitOfWork:
@@ -20,19 +39,35 @@ class UnitOfWork:
         self._conn: Connection | None = None
 
     def __enter__(self) -> UnitOfWork:
-        self._conn = self.engine.connect()
-        self._conn.begin()
-        act_as_app(self._conn)
+        try:
+            self._conn = self.engine.connect()
+            self._conn.begin()
+            act_as_app(self._conn)
+        except DBAPIError as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if connection_lost(exc):
+                raise DatabaseInterrupted() from exc
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._conn is not None
-        if self._conn.in_transaction():
-            self._conn.rollback()
-        self._conn.close()
+        lost = connection_lost(exc)
+        try:
+            if self._conn.in_transaction():
+                self._conn.rollback()
+            self._conn.close()
+        except DBAPIError:
+            # A dead connection cannot roll back; the server already has. Anything else is news.
+            if not lost:
+                raise
         self._conn = None
+        if lost:
+            raise DatabaseInterrupted() from exc
         # The database refused a posting dated in a closed period: say so in the domain's words.
         if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == PERIOD_CLOSED_SQLSTATE:
             raise PeriodClosed(str(getattr(exc.orig.diag, "message_primary", None) or exc.orig)) from exc
