@@ -32,13 +32,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from backoffice.db.sale_total import active_sale_total
-from backoffice.domain.errors import InvalidInput, StaleVersion
+from backoffice.domain.errors import ConcurrentConflict, InvalidInput, StaleVersion
 from backoffice.domain.permissions import Actor
 from backoffice.services import client_invoices, payments, price_adjustments, refunds, regulations
 from backoffice.services.unit_of_work import UnitOfWork
 
 # What a refusal may be under contention: anything else is a bug.
-EXPECTED = (StaleVersion, InvalidInput, regulations.PreviewChanged)
+EXPECTED = (StaleVersion, InvalidInput, regulations.PreviewChanged, ConcurrentConflict)
 # Actions that move a dossier's version by one on each dossier they touch.
 VERSIONED = ("payment", "refund", "adjustment", "regulation", "mass_regulation")
 PERMISSION = {

@@ -52,3 +52,12 @@ class DatabaseInterrupted(DomainError):
 
     def __init__(self) -> None:
         super().__init__("the database connection was lost: nothing was saved, retry")
+
+
+class ConcurrentConflict(DomainError):
+    """PostgreSQL aborted the action to break a deadlock or a serialisation conflict with another
+    action saved at the same moment (SQLSTATE 40P01 / 40001). Nothing of it was saved; a retry,
+    made with the same idempotency key, applies it once."""
+
+    def __init__(self) -> None:
+        super().__init__("another action on the same records was saved at the same moment: nothing was saved, retry")

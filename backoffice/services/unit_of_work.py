@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from backoffice.db.roles import act_as_app
-from backoffice.domain.errors import DatabaseInterrupted
+from backoffice.domain.errors import ConcurrentConflict, DatabaseInterrupted
 from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
 
 # The server went away: connection exceptions (class 08) and an administrator's or a shutdown's
@@ -31,6 +31,9 @@ def connection_lost(exc: BaseException | None) -> bool:
     if sqlstate is None:  # raised by the client library: no server answer at all
         return isinstance(exc, sa_exc.OperationalError)
     return sqlstate.startswith("08") or sqlstate in _CONNECTION_LOST_SQLSTATES
+
+
+CONFLICT_SQLSTATES = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
 class UnitOfWork:
@@ -68,6 +71,9 @@ class UnitOfWork:
         self._conn = None
         if lost:
             raise DatabaseInterrupted() from exc
+        # PostgreSQL broke a deadlock or a serialisation conflict by aborting this action: a retry's business.
+        if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES:
+            raise ConcurrentConflict() from exc
         # The database refused a posting dated in a closed period: say so in the domain's words.
         if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == PERIOD_CLOSED_SQLSTATE:
             raise PeriodClosed(str(getattr(exc.orig.diag, "message_primary", None) or exc.orig)) from exc

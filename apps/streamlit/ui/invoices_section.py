@@ -16,8 +16,9 @@ from ui import i18n, readers, state, widgets
 _ = i18n.gettext
 ISSUE_FORM = "issue_invoice"
 CREDIT_FORM = "issue_credit_note"
-# Literal ids, so the catalog check sees them.
-KIND_LABELS = {"invoice": _("invoice"), "credit_note": _("credit note")}
+# Message ids, translated where shown: a module is imported once per process, so a label
+# translated here would stay in the language of whoever loaded it first.
+KIND_LABELS = {"invoice": "invoice", "credit_note": "credit note"}
 
 
 def _pdf(invoice_number: str) -> bytes:
@@ -40,7 +41,7 @@ def render(view: DossierView) -> None:
         [
             {
                 _("Number"): i.invoice_number,
-                _("Kind"): KIND_LABELS[i.kind],
+                _("Kind"): _(KIND_LABELS[i.kind]),
                 _("Date"): i18n.day(i.issue_date),
                 _("Total incl. VAT"): i18n.money(i.total_amount, i.currency),
                 _("Cites"): i.cited_invoice or "",
@@ -73,7 +74,7 @@ def render(view: DossierView) -> None:
         else:
             st.write(
                 _("Issuing now gives a {kind} of {total}.").format(
-                    kind=KIND_LABELS[plan.kind], total=i18n.money(plan.total, currency)
+                    kind=_(KIND_LABELS[plan.kind]), total=i18n.money(plan.total, currency)
                 )
             )
             widgets.table(

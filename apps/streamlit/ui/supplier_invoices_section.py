@@ -14,20 +14,21 @@ from backoffice.queries.dossier import DossierView
 from ui import i18n, readers, widgets
 
 _ = i18n.gettext
-# Literal ids, so the catalog check sees them.
+# Message ids, translated where shown: a module is imported once per process, so a label
+# translated here would stay in the language of whoever loaded it first.
 STATE_LABELS = {
-    "automatic": _("automatic"),
-    "suggested": _("suggested"),
-    "confirmed": _("confirmed"),
-    "manual": _("manual"),
+    "automatic": "automatic",
+    "suggested": "suggested",
+    "confirmed": "confirmed",
+    "manual": "manual",
 }
 STATUS_LABELS = {
-    "not_invoiced": _("not_invoiced"),
-    "partially_invoiced": _("partially_invoiced"),
-    "invoiced": _("invoiced"),
-    "over_invoiced": _("over_invoiced"),
+    "not_invoiced": "not_invoiced",
+    "partially_invoiced": "partially_invoiced",
+    "invoiced": "invoiced",
+    "over_invoiced": "over_invoiced",
 }
-KIND_LABELS = {"invoice": _("invoice"), "credit_note": _("credit note")}
+KIND_LABELS = {"invoice": "invoice", "credit_note": "credit note"}
 
 
 def _supplier(code: str, name: str | None) -> str:
@@ -50,7 +51,7 @@ def render(view: DossierView) -> None:
                 _("Invoiced"): money(b.invoiced_amount, b.currency),
                 _("Difference"): money(b.difference, b.currency),
                 _("Written off"): money(b.written_off_amount, b.currency),
-                _("Status"): STATUS_LABELS[b.status],
+                _("Status"): _(STATUS_LABELS[b.status]),
                 _("Last invoice"): i18n.day(b.last_invoice_date),
             }
             for b in found.billing
@@ -66,14 +67,14 @@ def render(view: DossierView) -> None:
             {
                 _("Invoice"): r.invoice_number,
                 _("Supplier"): _supplier(r.supplier_code, r.supplier_name),
-                _("Kind"): KIND_LABELS[r.kind],
+                _("Kind"): _(KIND_LABELS[r.kind]),
                 _("Date"): i18n.day(r.invoice_date),
                 _("Line"): r.line_number,
                 _("Reference"): r.reference or "",
                 _("Description"): r.description or "",
                 _("Amount"): money(r.line_amount, r.currency),
                 _("This dossier's part"): money(r.allocated, r.currency),
-                _("State"): STATE_LABELS[r.shown_state],
+                _("State"): _(STATE_LABELS[r.shown_state]),
                 _("Confidence"): i18n.percent(r.confidence),
             }
             for r in found.lines
