@@ -15,7 +15,12 @@ ATTEMPTS = dg.AssetSpec(
     ["app", "balance_charge_attempts"],
     description="Every attempt to charge a card on file for a due schedule item, and its outcome.",
     # The day's bookings (schedules) and payments first: a payment that landed today covers its item.
-    deps=[["app", "dossiers"], ["app", "payment_schedule"], ["app", "payments"]],
+    # Named by the raw tables their ingest steps write with app.dossiers, app.payment_schedule and
+    # app.payments (what the charge reads): those app tables carry dbt source tests, which Dagster
+    # runs in the dbt step, and depending on them would put the charges after dbt, whereas dbt
+    # (int_entries__client_payments) waits for the charges so that their payments are in the
+    # day's journal and export (a re-run after a kill would otherwise add them: issue 9).
+    deps=[["raw", "booking_snapshots"], ["raw", "payments"]],
 )
 
 

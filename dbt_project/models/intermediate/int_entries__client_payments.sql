@@ -5,6 +5,8 @@
     remitted: they go to 5112 (titres a encaisser); cash to 530; cards and transfers to 512.
     A payment with no known dossier waits on 471 until someone attributes it. Amounts in EUR at
     the rate of the day received: a foreign-currency operation is booked at the rate of its date. -#}
+-- The day's automatic charges come first (their payments are read through stg_app__payments):
+-- depends_on: {{ source('app', 'balance_charge_attempts') }}
 with payments as (
     select * from {{ ref('stg_app__payments') }}
     where moves_money
