@@ -11,7 +11,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: setup lock run test soak lint audit bench chromium clean
+.PHONY: setup lock run run-external test soak lint audit bench chromium clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,16 @@ chromium:
 
 run: setup
 	$(BIN)/backoffice demo
+
+# The same app on an external PostgreSQL, laid out as past one machine (docs/scaling.md): migrates
+# DATABASE_URL, installs deploy/dagster-postgres.yaml as the Dagster instance, then serves dagster-daemon,
+# dagster-webserver and REPLICAS Streamlit processes (ports 8501...) until Ctrl-C.
+# make run-external DATABASE_URL=postgresql://user:password@host:5432/backoffice [REPLICAS=2]
+REPLICAS ?= 2
+run-external: setup
+	@test -n "$(DATABASE_URL)" || { echo "error: give DATABASE_URL=postgresql://user:password@host:port/db" >&2; exit 2; }
+	@# not echoed: the URL holds the password; make passes a command-line DATABASE_URL in the environment
+	@$(BIN)/python deploy/run_external.py --replicas $(REPLICAS)
 
 # Known vulnerabilities in the pinned dependencies (PyPI's advisory data, through pip-audit) fail the
 # build. --strict stops at the first package pip-audit could not look up (PyPI unreachable, or a
@@ -65,7 +75,7 @@ soak: setup
 
 # Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
 SCALE ?= full
-bench: setup
+bench: setup chromium
 	$(BIN)/python -m bench --scale $(SCALE)
 
 lint: setup

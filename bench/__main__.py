@@ -19,6 +19,7 @@ FIGURES = (
     "regulations",
     "reconciliation",
     "search",
+    "browser",
     "dashboards",
     "export",
     "concurrency",
@@ -31,7 +32,7 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
     from bench import ingest
 
     # The search and dbt figures keep a cached dataset in a database of their own (bench/search.py).
-    url = harness.server_url() if only in ("search", "dbt") else harness.bench_database(scale.name, only)
+    url = harness.server_url() if only in ("search", "browser", "dbt") else harness.bench_database(scale.name, only)
     figures: list[Figure] = []
     notes: list[str] = []
     load_before = os.getloadavg()[0]
@@ -55,6 +56,10 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
 
         figures += search.measure(scale)
         notes += search.NOTES
+    if only in (None, "browser"):
+        from bench import browser
+
+        figures += browser.measure(scale)
     if only in (None, "dashboards"):
         from bench import dashboards
 

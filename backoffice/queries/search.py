@@ -87,6 +87,21 @@ def _term_match(kind: str, column: str, condition: str) -> str:
     return f"{column} IN (SELECT t.term FROM app.search_terms t WHERE t.kind = '{kind}' AND ({condition}))"
 
 
+# `%` catches a misspelt whole name, `<%` a misspelt or partial word ("dupond" in "dupont jean"),
+# LIKE an exact fragment too short to have trigrams in common. They run over the few thousand
+# distinct names (app.search_terms), not the million dossiers.
+_NAME_MATCH = """t.term % app.normalise_text(:name) OR app.normalise_text(:name) <% t.term
+                 OR t.term LIKE app.normalise_text(:name_like)"""
+_NAME_CONDITION = _term_match("name", "d.client_name_search", _NAME_MATCH)
+_DESTINATION_MATCH = "app.normalise_text(t.term) LIKE app.normalise_text(:destination)"
+_DESTINATION_CONDITION = _term_match("destination", "d.destination", _DESTINATION_MATCH)
+# The term filters whose dossiers an index lists in departure order (migration 0026), by criterion.
+_PER_TERM = {
+    "client_name": ("name", "d.client_name_search", _NAME_MATCH, _NAME_CONDITION),
+    "destination": ("destination", "d.destination", _DESTINATION_MATCH, _DESTINATION_CONDITION),
+}
+
+
 def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
     params: dict[str, Any] = {}
@@ -94,17 +109,7 @@ def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], di
         where.append("d.dossier_number LIKE :number_prefix")
         params["number_prefix"] = _like_fragment(c.dossier_number.upper())[1:]
     if c.client_name:
-        # `%` catches a misspelt whole name, `<%` a misspelt or partial word ("dupond" in
-        # "dupont jean"), LIKE an exact fragment too short to have trigrams in common. They run
-        # over the few thousand distinct names (app.search_terms), not the million dossiers.
-        where.append(
-            _term_match(
-                "name",
-                "d.client_name_search",
-                """t.term % app.normalise_text(:name) OR app.normalise_text(:name) <% t.term
-                   OR t.term LIKE app.normalise_text(:name_like)""",
-            )
-        )
+        where.append(_NAME_CONDITION)
         params["name"] = c.client_name
         params["name_like"] = _like_fragment(c.client_name)
     if c.email:
@@ -120,11 +125,7 @@ def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], di
         where.append("d.channel = ANY(:channels)")
         params["channels"] = list(c.channels)
     if c.destination:
-        where.append(
-            _term_match(
-                "destination", "d.destination", "app.normalise_text(t.term) LIKE app.normalise_text(:destination)"
-            )
-        )
+        where.append(_DESTINATION_CONDITION)
         params["destination"] = _like_fragment(c.destination)
     if c.supplier_code or c.supplier_reference:
         service = ["s.dossier_number = d.dossier_number"]
@@ -164,7 +165,13 @@ def _where(c: SearchCriteria, today: date, now: datetime) -> tuple[list[str], di
         # The dossier's departure bounds are repeated on the row's copy of its departure, so that a
         # search bounded by departure (the shortcut) starts from the few rows in arrears departing
         # then rather than probing every dossier departing then.
-        arrears = ["a.dossier_number = d.dossier_number", "a.arrears @> CAST(:today AS date)"]
+        # The copy is also equated with the dossier's own departure (the triggers keep them equal):
+        # the planner may then read the arrears in the page's order and stop at the page.
+        arrears = [
+            "a.dossier_number = d.dossier_number",
+            "a.departure_date = d.departure_date",
+            "a.arrears @> CAST(:today AS date)",
+        ]
         for bound in ("departure_from", "departure_to", "departure_limit"):
             if bound in params:
                 arrears.append(f"a.departure_date {'>=' if bound == 'departure_from' else '<='} :{bound}")
@@ -204,7 +211,7 @@ def search(
     order = f"{SORT_KEYS[sort]} {direction} NULLS LAST, d.dossier_number {direction}"
     condition = " AND ".join(where) or "true"
     # The page's numbers first, reading only the columns filtered and sorted on (an index-only
-    # scan where an index covers them), without a total; then the rows of that one page. With a
+    # scan where an index covers them); then the rows of that one page. With a
     # filter, the sort key is wrapped so that no index provides its order: otherwise, for the
     # LIMIT, the planner may walk the sort's index and test the filter row by row, hoping to fill
     # the page early (a week of booking dates sorted by departure: 2 s at a million). The filter's
@@ -213,29 +220,67 @@ def search(
     # When the filter bounds the sort column itself (a departure window sorted by departure), the
     # walk reads at most the rows within the bounds and stops at the page: it is kept.
     bounded = any(getattr(criteria, bound) not in (None, "") for bound in _BOUNDS.get(sort, ()))
-    fenced = f"{_unindexed(SORT_KEYS[sort])} {direction} NULLS LAST, d.dossier_number || '' {direction}"
+    # Wrapping the first key is enough for no index to provide the order; the tie-breaker stays plain.
+    fenced = f"{_unindexed(SORT_KEYS[sort])} {direction} NULLS LAST, d.dossier_number {direction}"
     inner = fenced if where and not bounded else order
-    sql = f"""
-        WITH page AS (
+    per_term = next((_PER_TERM[f] for f in _PER_TERM if getattr(criteria, f)), None)
+    if per_term and sort == "departure_date":
+        page_numbers = _per_term_page(*per_term, where, direction)
+    else:
+        page_numbers = f"""
             SELECT d.dossier_number
             FROM app.dossiers d
             WHERE {condition}
             ORDER BY {inner}
-            LIMIT :limit OFFSET :offset)
+            LIMIT :limit OFFSET :offset"""
+    # The capped count rides in the same statement, so a full page costs one round trip, not two
+    # (on a busy machine each one is a scheduling delay). It is a scalar subquery in a CASE: run
+    # only when the page is full, since a shorter page is the last one and knows the total.
+    sql = f"""
+        WITH page AS ({page_numbers})
         SELECT d.dossier_number, d.client_last_name, d.client_first_name, d.client_email,
                d.departure_date, d.return_date, d.status, d.brand, d.channel, d.destination,
-               d.sale_total, d.currency, d.created_at, d.updated_at
+               d.sale_total, d.currency, d.created_at, d.updated_at,
+               CASE WHEN (SELECT count(*) FROM page) = :limit THEN ({_count_sql(condition)}) END AS capped_count
         FROM page JOIN app.dossiers d ON d.dossier_number = page.dossier_number
         ORDER BY {order}"""
     offset = (page - 1) * page_size
-    params.update(limit=page_size, offset=offset)
+    cap = max(COUNT_CAP, offset + page_size)
+    params.update(limit=page_size, offset=offset, cap_plus_one=cap + 1)
     result = conn.execute(sa.text(sql), params).mappings().all()
-    rows = tuple(SearchRow(**r) for r in result)
+    rows = tuple(SearchRow(**{k: v for k, v in r.items() if k != "capped_count"}) for r in result)
     if rows and len(rows) < page_size:
         total, exact = offset + len(rows), True  # the last page: nothing to count
     else:
-        total, exact = _count(conn, condition, params, max(COUNT_CAP, offset + page_size))
+        found = result[0]["capped_count"] if rows else conn.execute(sa.text(_count_sql(condition)), params).scalar_one()
+        total, exact = (found, True) if found <= cap else (cap, False)
     return SearchPage(rows=rows, total=total, page=page, page_size=page_size, total_exact=exact)
+
+
+def _per_term_page(kind: str, column: str, match: str, condition: str, where: list[str], direction: str) -> str:
+    """The page's numbers for a name (or destination) search in departure order: the first rows of
+    each matching term, merged.
+
+    A common name typed with a typo matches a few dozen names and 20,000 dossiers at a million;
+    sorting them all for 50 rows was most of the search. The index (client_name_search,
+    departure_date, dossier_number) lists each name's dossiers in the page's order (and the same
+    for destinations), so each term gives at most its first `offset + limit` matches, every other
+    filter applied, and the page is the first of those few hundred rows. Terms are distinct, so no
+    dossier comes twice; the order is total (departure_date is NOT NULL, the number breaks ties),
+    so the page holds the same rows as sorting every match."""
+    others = [w for w in where if w != condition]
+    within = " AND ".join([f"{column} = t.term", *others])
+    return f"""
+            SELECT m.dossier_number
+            FROM app.search_terms t
+            CROSS JOIN LATERAL (
+                SELECT d.dossier_number, d.departure_date FROM app.dossiers d
+                WHERE {within}
+                ORDER BY d.departure_date {direction}, d.dossier_number {direction}
+                LIMIT :limit + :offset) AS m
+            WHERE t.kind = '{kind}' AND ({match})
+            ORDER BY m.departure_date {direction}, m.dossier_number {direction}
+            LIMIT :limit OFFSET :offset"""
 
 
 # The criteria that bound each sort column: a walk of that column's index is then bounded too.
@@ -274,14 +319,11 @@ def matching_numbers_sql(
     return f"SELECT d.dossier_number FROM app.dossiers d WHERE {' AND '.join(where) or 'true'}", params
 
 
-def _count(conn: Connection, condition: str, params: dict[str, Any], cap: int) -> tuple[int, bool]:
-    """The number of matches if it is at most `cap` (exact: True), else `cap` (exact: False).
-
-    Counting stops at the first `cap + 1` matches, so a filter matching tens of thousands of
-    dossiers costs what `cap` of them cost."""
-    sql = f"SELECT count(*) FROM (SELECT 1 FROM app.dossiers d WHERE {condition} LIMIT :cap_plus_one) m"
-    found = conn.execute(sa.text(sql), {**params, "cap_plus_one": cap + 1}).scalar_one()
-    return (found, True) if found <= cap else (cap, False)
+def _count_sql(condition: str) -> str:
+    """The number of matches, counting no further than `:cap_plus_one`: past the cap the total is
+    only "more than" it, so a filter matching tens of thousands of dossiers costs what `cap` of
+    them cost."""
+    return f"SELECT count(*) FROM (SELECT 1 FROM app.dossiers d WHERE {condition} LIMIT :cap_plus_one) m"
 
 
 def list_brands(conn: Connection) -> list[str]:

@@ -18,6 +18,12 @@ def log_in(login: str, password: str = PASSWORD) -> AppTest:
     return at.button[0].click().run()
 
 
+def show_section(at: AppTest, section: str) -> AppTest:
+    """Switch the open Dossier page to a section (an id of its SECTIONS): only the open one is drawn."""
+    at.session_state["open_section"] = section
+    return at.run()
+
+
 def test_wrong_password_is_refused_with_a_clear_message(seeded: dict[str, str]) -> None:
     at = log_in("alice", "not the password")
     assert not at.exception
@@ -88,7 +94,7 @@ def test_open_a_dossier_shows_every_section_and_the_devis(seeded: dict[str, str]
     assert list(devis["Origine"]) == ["réservation"] * 3 + ["régularisation"]
     assert list(devis["Total vente"])[1] == "1\u202f960,00\xa0€"
     assert [m.value for m in at.tabs[0].metric] == ["2\u202f480,00\xa0€", "2\u202f045,50\xa0€"]
-    assert "Aucune modification." in [c.value for c in at.tabs[5].caption]
+    assert "Aucune modification." in [c.value for c in show_section(at, "modifications").tabs[5].caption]
 
 
 def test_unknown_dossier_says_so(seeded: dict[str, str], price_lines_mart: None) -> None:

@@ -31,6 +31,7 @@ def documents_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def open_documents(login: str, number: str) -> AppTest:
     at = log_in(login)
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "documents"
     return at.switch_page("app_pages/dossier.py").run()
 
 

@@ -16,6 +16,7 @@ TAB = 7  # Devis, Client, Travellers, Services, Payments, Modifications, Documen
 def open_invoices(login: str, number: str) -> AppTest:
     at = log_in(login)
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "invoices"
     return at.switch_page("app_pages/dossier.py").run()
 
 

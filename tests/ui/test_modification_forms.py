@@ -8,7 +8,7 @@ import uuid
 import factories as f
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
-from test_app import log_in
+from test_app import log_in, show_section
 
 from backoffice.services.modifications import record_modification
 from backoffice.services.unit_of_work import UnitOfWork
@@ -29,6 +29,7 @@ NIGHT = {
 def open_dossier(login: str, number: str) -> AppTest:
     at = log_in(login)
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "modifications"
     return at.switch_page("app_pages/dossier.py").run()
 
 
@@ -124,7 +125,7 @@ def test_a_senior_agent_validates_and_the_devis_follows(
     assert "validé" in tab.markdown[0].value
     assert any(caption.value.startswith("Validée par sophie le ") for caption in tab.caption)
     assert dossier(db, number) == (2, "2600.00", 1)
-    devis = at.tabs[0].dataframe[0].value
+    devis = show_section(at, "devis").tabs[0].dataframe[0].value
     assert list(devis[devis["Origine"] == "modification"]["Libellé"]) == ["Nuit supplémentaire"]
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.outbox_mails")).scalar_one() >= 1

@@ -16,6 +16,7 @@ PAYMENTS_TAB = 4
 def open_dossier(login: str, number: str) -> AppTest:
     at = log_in(login)
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "payments"
     return at.switch_page("app_pages/dossier.py").run()
 
 

@@ -99,6 +99,7 @@ def held(engine: sa.Engine) -> list[tuple]:
 def test_the_dossier_tab_shows_the_matched_lines_and_the_billing_status(si_data: str) -> None:
     at = log_in("carla")
     at.session_state["open_dossier"] = si_data
+    at.session_state["open_section"] = "supplier_invoices"
     at = at.switch_page("app_pages/dossier.py").run()
     assert not at.exception
     billing, lines = at.tabs[TAB].dataframe[0].value, at.tabs[TAB].dataframe[1].value

@@ -39,6 +39,7 @@ def with_ticket(db: sa.Engine, number: str) -> None:
 def open_documents(login: str, number: str) -> AppTest:
     at = log_in(login)
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "documents"
     return at.switch_page("app_pages/dossier.py").run()
 
 

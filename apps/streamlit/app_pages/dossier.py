@@ -71,20 +71,25 @@ st.write(
     + (f" · **{_('Agency')}**: {s.agency_code}" if s.agency_code else "")
 )
 
-tabs = st.tabs(
-    [
-        _("Devis"),
-        _("Client"),
-        _("Travellers"),
-        _("Services"),
-        _("Payments"),
-        _("Modifications"),
-        _("Documents"),
-        _("Client invoices"),
-        _("Supplier invoices"),
-        _("History"),
-    ]
-)
+# Only the open section is drawn (a stateful tabs widget reruns on a switch): drawing all ten,
+# tables included, took the browser seconds on a busy dossier. Other pages and tests open a given
+# section by putting its id in state.OPEN_SECTION before switching here.
+SECTIONS = {
+    "devis": _("Devis"),
+    "client": _("Client"),
+    "travellers": _("Travellers"),
+    "services": _("Services"),
+    "payments": _("Payments"),
+    "modifications": _("Modifications"),
+    "documents": _("Documents"),
+    "invoices": _("Client invoices"),
+    "supplier_invoices": _("Supplier invoices"),
+    "history": _("History"),
+}
+wanted = ss.pop(state.OPEN_SECTION, None)
+if wanted in SECTIONS:
+    ss[state.W_DOSSIER_TAB] = SECTIONS[wanted]
+tabs = st.tabs(list(SECTIONS.values()), key=state.W_DOSSIER_TAB, on_change="rerun")
 devis, client_tab, travellers, services, payments, modifications, documents, invoices, supplier, history = tabs
 
 ADJUSTMENT_WIDGETS = (
@@ -98,137 +103,145 @@ ADJUSTMENT_WIDGETS = (
     "w_adjust_reason",
 )
 
-with devis:
-    widgets.table(
-        [
-            {
-                _("Service"): line.service_label or "",
-                _("Origin"): _(line.origin),
-                _("Label"): line.label,
-                _("Quantity"): line.quantity,
-                _("Unit sale"): money(line.unit_sale_amount, line.sale_currency),
-                _("Sale total"): money(line.sale_total, line.sale_currency),
-                _("Unit purchase"): money(line.unit_purchase_amount, line.purchase_currency),
-                _("Purchase total"): money(line.purchase_total, line.purchase_currency),
-                _("VAT"): i18n.percent(line.vat_rate),
-                _("Active"): line.is_active,
-                _("Created by"): line.created_by,
-                _("Reason"): line.reason or "",
-            }
-            for line in view.devis.lines
-        ],
-        _("No price lines."),
-    )
-    a, b = st.columns(2)
-    a.metric(_("Sale total (active lines)"), money(view.devis.sale_total, currency))
-    b.metric(
-        _("Purchase total (active lines)"),
-        " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency),
-    )
-    who = state.actor()
-    if who is not None and who.can("price_adjustment"):
-        # Not cleared on submit, so a refused form keeps what was typed; emptied after success.
-        with st.form("price_adjustment"):
-            st.markdown(f"**{_('Add a price adjustment')}**")
-            service_ids = ["", *(sv.service_id for sv in view.services)]
-            service_labels = {"": _("No service")} | {
-                sv.service_id: f"{sv.service_id} · {sv.label}" for sv in view.services
-            }
-            chosen_service = st.selectbox(
-                _("service_id"),
-                service_ids,
-                format_func=service_labels.__getitem__,
-                key="w_adjust_service",
-            )
-            adjust_label = st.text_input(_("label"), key="w_adjust_label")
-            left, right = st.columns(2)
-            adjust_quantity = left.number_input(_("quantity"), min_value=1, value=1, step=1, key="w_adjust_quantity")
-            adjust_vat = right.text_input(
-                _("vat_rate"), value="0", key="w_adjust_vat", help=_("A rate: 0.20 for 20 %.")
-            )
-            adjust_sale = left.text_input(
-                _("unit_sale_amount"), value="0.00", key="w_adjust_sale", help=_("Negative for a discount.")
-            )
-            adjust_purchase = right.text_input(_("unit_purchase_amount"), value="0.00", key="w_adjust_purchase")
-            adjust_currency = right.text_input(_("purchase_currency"), value=currency, key="w_adjust_currency")
-            adjust_reason = st.text_area(_("reason"), key="w_adjust_reason")
-            if st.form_submit_button(_("Add the adjustment")):
-                try:
-                    with UnitOfWork(readers.engine()) as uow:
-                        add_price_adjustment(
-                            uow,
-                            who,
-                            dossier_number=number,
-                            service_id=chosen_service or None,
-                            label=adjust_label,
-                            quantity=int(adjust_quantity),
-                            unit_sale_amount=adjust_sale,
-                            unit_purchase_amount=adjust_purchase,
-                            purchase_currency=adjust_currency.strip().upper(),
-                            vat_rate=adjust_vat,
-                            reason=adjust_reason,
-                            expected_version=s.version,
-                            idempotency_key=state.idempotency_key("price_adjustment"),
-                        )
-                except DomainError as exc:
-                    st.error(i18n.error(exc))
-                else:
-                    # The new line and totals are the confirmation: the page is drawn again from the database.
-                    state.renew_key("price_adjustment")
-                    for widget in ADJUSTMENT_WIDGETS:
-                        ss.pop(widget, None)
-                    readers.dossier.clear()
-                    st.rerun()
-    if who is not None:
-        regulation_form.render(view, who)
+if devis.open:
+    with devis:
+        widgets.table(
+            [
+                {
+                    _("Service"): line.service_label or "",
+                    _("Origin"): _(line.origin),
+                    _("Label"): line.label,
+                    _("Quantity"): line.quantity,
+                    _("Unit sale"): money(line.unit_sale_amount, line.sale_currency),
+                    _("Sale total"): money(line.sale_total, line.sale_currency),
+                    _("Unit purchase"): money(line.unit_purchase_amount, line.purchase_currency),
+                    _("Purchase total"): money(line.purchase_total, line.purchase_currency),
+                    _("VAT"): i18n.percent(line.vat_rate),
+                    _("Active"): line.is_active,
+                    _("Created by"): line.created_by,
+                    _("Reason"): line.reason or "",
+                }
+                for line in view.devis.lines
+            ],
+            _("No price lines."),
+        )
+        a, b = st.columns(2)
+        a.metric(_("Sale total (active lines)"), money(view.devis.sale_total, currency))
+        b.metric(
+            _("Purchase total (active lines)"),
+            " + ".join(money(v, cur) for cur, v in view.devis.purchase_totals.items()) or money(0, currency),
+        )
+        who = state.actor()
+        if who is not None and who.can("price_adjustment"):
+            # Not cleared on submit, so a refused form keeps what was typed; emptied after success.
+            with st.form("price_adjustment"):
+                st.markdown(f"**{_('Add a price adjustment')}**")
+                service_ids = ["", *(sv.service_id for sv in view.services)]
+                service_labels = {"": _("No service")} | {
+                    sv.service_id: f"{sv.service_id} · {sv.label}" for sv in view.services
+                }
+                chosen_service = st.selectbox(
+                    _("service_id"),
+                    service_ids,
+                    format_func=service_labels.__getitem__,
+                    key="w_adjust_service",
+                )
+                adjust_label = st.text_input(_("label"), key="w_adjust_label")
+                left, right = st.columns(2)
+                adjust_quantity = left.number_input(
+                    _("quantity"), min_value=1, value=1, step=1, key="w_adjust_quantity"
+                )
+                adjust_vat = right.text_input(
+                    _("vat_rate"), value="0", key="w_adjust_vat", help=_("A rate: 0.20 for 20 %.")
+                )
+                adjust_sale = left.text_input(
+                    _("unit_sale_amount"), value="0.00", key="w_adjust_sale", help=_("Negative for a discount.")
+                )
+                adjust_purchase = right.text_input(_("unit_purchase_amount"), value="0.00", key="w_adjust_purchase")
+                adjust_currency = right.text_input(_("purchase_currency"), value=currency, key="w_adjust_currency")
+                adjust_reason = st.text_area(_("reason"), key="w_adjust_reason")
+                if st.form_submit_button(_("Add the adjustment")):
+                    try:
+                        with UnitOfWork(readers.engine()) as uow:
+                            add_price_adjustment(
+                                uow,
+                                who,
+                                dossier_number=number,
+                                service_id=chosen_service or None,
+                                label=adjust_label,
+                                quantity=int(adjust_quantity),
+                                unit_sale_amount=adjust_sale,
+                                unit_purchase_amount=adjust_purchase,
+                                purchase_currency=adjust_currency.strip().upper(),
+                                vat_rate=adjust_vat,
+                                reason=adjust_reason,
+                                expected_version=s.version,
+                                idempotency_key=state.idempotency_key("price_adjustment"),
+                            )
+                    except DomainError as exc:
+                        st.error(i18n.error(exc))
+                    else:
+                        # The new line and totals are the confirmation: the page is drawn again from the database.
+                        state.renew_key("price_adjustment")
+                        for widget in ADJUSTMENT_WIDGETS:
+                            ss.pop(widget, None)
+                        readers.dossier.clear()
+                        st.rerun()
+        if who is not None:
+            regulation_form.render(view, who)
 
-with client_tab:
-    address = client.address or {}
-    st.write(f"**{_('Name')}**: {client.title or ''} {client.first_name} {client.last_name}")
-    st.write(
-        f"**{_('email')}**: {client.email or ''} · **{_('Phone')}**: {client.phone or ''} · "
-        f"**{_('Language')}**: {client.language}"
-    )
-    st.write(
-        f"**{_('Address')}**: "
-        + ", ".join(str(address[k]) for k in ("line1", "postal_code", "city", "country") if address.get(k))
-    )
+if client_tab.open:
+    with client_tab:
+        address = client.address or {}
+        st.write(f"**{_('Name')}**: {client.title or ''} {client.first_name} {client.last_name}")
+        st.write(
+            f"**{_('email')}**: {client.email or ''} · **{_('Phone')}**: {client.phone or ''} · "
+            f"**{_('Language')}**: {client.language}"
+        )
+        st.write(
+            f"**{_('Address')}**: "
+            + ", ".join(str(address[k]) for k in ("line1", "postal_code", "city", "country") if address.get(k))
+        )
 
-with travellers:
-    widgets.table(
-        [
-            {
-                _("Name"): f"{t.last_name.upper()} {t.first_name}",
-                _("Kind"): _(t.kind),
-                _("Birth date"): i18n.day(t.birth_date),
-            }
-            for t in view.travellers
-        ],
-        _("No travellers."),
-    )
+if travellers.open:
+    with travellers:
+        widgets.table(
+            [
+                {
+                    _("Name"): f"{t.last_name.upper()} {t.first_name}",
+                    _("Kind"): _(t.kind),
+                    _("Birth date"): i18n.day(t.birth_date),
+                }
+                for t in view.travellers
+            ],
+            _("No travellers."),
+        )
 
-with services:
-    widgets.table(
-        [
-            {
-                _("Kind"): _(v.kind),
-                _("Label"): v.label,
-                _("supplier_code"): v.supplier_code,
-                _("supplier_reference"): v.supplier_reference or "",
-                _("From"): i18n.day(v.start_date),
-                _("To"): i18n.day(v.end_date),
-                _("Status"): _(v.status),
-            }
-            for v in view.services
-        ],
-        _("No services."),
-    )
+if services.open:
+    with services:
+        widgets.table(
+            [
+                {
+                    _("Kind"): _(v.kind),
+                    _("Label"): v.label,
+                    _("supplier_code"): v.supplier_code,
+                    _("supplier_reference"): v.supplier_reference or "",
+                    _("From"): i18n.day(v.start_date),
+                    _("To"): i18n.day(v.end_date),
+                    _("Status"): _(v.status),
+                }
+                for v in view.services
+            ],
+            _("No services."),
+        )
 
-with payments:
-    payments_section.render(view)
+if payments.open:
+    with payments:
+        payments_section.render(view)
 
-with modifications:
-    modifications_section.render(view, state.actor())
+if modifications.open:
+    with modifications:
+        modifications_section.render(view, state.actor())
 # Literal ids, so the catalog check sees every category label.
 CATEGORY_LABELS = {
     "ticket": _("ticket"),
@@ -350,138 +363,142 @@ def send_book_now() -> None:
 actor = state.actor()
 can_manage = actor is not None and actor.can("manage_documents")
 
-with documents:
-    widgets.flash()
-    st.markdown(f"**{_('Travel book')}**")
-    current_ids = tuple(sorted(d.current.id for d in view.documents))
-    last_sent = view.travel_book_sendings[0] if view.travel_book_sendings else None
-    up_to_date = last_sent is not None and last_sent.version_ids == current_ids
-    st.caption(
-        (_("Complete") if view.travel_book_complete else _("Not complete"))
-        + " · "
-        + TRAVEL_BOOK_MODES[view.travel_book_mode]
-        + " · "
-        + (
-            _("The client has the current versions.")
-            if up_to_date
-            else _("The client does not have the current versions.")
+if documents.open:
+    with documents:
+        widgets.flash()
+        st.markdown(f"**{_('Travel book')}**")
+        current_ids = tuple(sorted(d.current.id for d in view.documents))
+        last_sent = view.travel_book_sendings[0] if view.travel_book_sendings else None
+        up_to_date = last_sent is not None and last_sent.version_ids == current_ids
+        st.caption(
+            (_("Complete") if view.travel_book_complete else _("Not complete"))
+            + " · "
+            + TRAVEL_BOOK_MODES[view.travel_book_mode]
+            + " · "
+            + (
+                _("The client has the current versions.")
+                if up_to_date
+                else _("The client does not have the current versions.")
+            )
         )
-    )
-    if can_manage:
-        with st.form("travel_book"):
-            chosen_complete = st.toggle(
-                _("Travel book complete"), value=view.travel_book_complete, key="w_travel_book_complete"
-            )
-            chosen_mode = st.radio(
-                _("Sending"),
-                list(TRAVEL_BOOK_MODES),
-                index=list(TRAVEL_BOOK_MODES).index(view.travel_book_mode),
-                format_func=TRAVEL_BOOK_MODES.get,
-                key="w_travel_book_mode",
-            )
-            if st.form_submit_button(_("Save")):
-                save_travel_book(chosen_complete, chosen_mode)
-        ready = view.travel_book_complete and view.documents and not up_to_date
-        if ready and st.button(_("Send the travel book now"), key="w_send_travel_book"):
-            send_book_now()
-    widgets.table(
-        [
-            {
-                _("When"): i18n.moment(sending.sent_at),
-                _("Who"): sending.sent_by,
-                _("Why"): SENDING_REASONS[sending.reason],
-                _("Versions"): ", ".join(
-                    f"{d.title} ({_('version {version}').format(version=d.version)})" for d in sending.documents
-                ),
-                _("Attached"): sending.attached,
-                _("Recipient"): sending.to_address,
-                _("Mail"): _(sending.mail_state),
-            }
-            for sending in view.travel_book_sendings
-        ],
-        _("The travel book has not been sent yet."),
-    )
-    if not view.documents:
-        st.caption(_("No documents."))
-    for document in view.documents:
-        with st.container(border=True):
-            st.markdown(
-                f"**{document.title}** · {CATEGORY_LABELS[document.category]} · "
-                + _("version {version}").format(version=document.current.version)
-            )
-            widgets.table(
-                [
-                    {
-                        _("Version"): v.version,
-                        _("File"): v.original_filename,
-                        _("Size"): i18n.number(v.size_bytes),
-                        _("Uploaded"): i18n.moment(v.uploaded_at),
-                        _("By"): v.uploaded_by,
-                        _("SHA-256"): v.sha256,
-                    }
-                    for v in document.versions
-                ],
-                "",
-            )
-            for v in document.versions:
-                button, uploaded = st.columns([1, 2], vertical_alignment="center")
-                button.download_button(
-                    _("Download version {version}").format(version=v.version),
-                    data=partial(document_bytes, v.id),
-                    file_name=v.original_filename,
-                    mime=v.media_type,
-                    key=f"w_download_{v.id}",
-                    on_click="ignore",
+        if can_manage:
+            with st.form("travel_book"):
+                chosen_complete = st.toggle(
+                    _("Travel book complete"), value=view.travel_book_complete, key="w_travel_book_complete"
                 )
-                uploaded.caption(
-                    _("{file}, uploaded {when} by {who}").format(
-                        file=v.original_filename, when=i18n.moment(v.uploaded_at), who=v.uploaded_by
-                    )
+                chosen_mode = st.radio(
+                    _("Sending"),
+                    list(TRAVEL_BOOK_MODES),
+                    index=list(TRAVEL_BOOK_MODES).index(view.travel_book_mode),
+                    format_func=TRAVEL_BOOK_MODES.get,
+                    key="w_travel_book_mode",
                 )
-            if can_manage:
-                with st.form(f"replace_document_{document.id}", clear_on_submit=True):
-                    new = st.file_uploader(
-                        _("New version"), type=filetypes.ACCEPTED_EXTENSIONS, key=f"w_replace_{document.id}"
+                if st.form_submit_button(_("Save")):
+                    save_travel_book(chosen_complete, chosen_mode)
+            ready = view.travel_book_complete and view.documents and not up_to_date
+            if ready and st.button(_("Send the travel book now"), key="w_send_travel_book"):
+                send_book_now()
+        widgets.table(
+            [
+                {
+                    _("When"): i18n.moment(sending.sent_at),
+                    _("Who"): sending.sent_by,
+                    _("Why"): SENDING_REASONS[sending.reason],
+                    _("Versions"): ", ".join(
+                        f"{d.title} ({_('version {version}').format(version=d.version)})" for d in sending.documents
+                    ),
+                    _("Attached"): sending.attached,
+                    _("Recipient"): sending.to_address,
+                    _("Mail"): _(sending.mail_state),
+                }
+                for sending in view.travel_book_sendings
+            ],
+            _("The travel book has not been sent yet."),
+        )
+        if not view.documents:
+            st.caption(_("No documents."))
+        for document in view.documents:
+            with st.container(border=True):
+                st.markdown(
+                    f"**{document.title}** · {CATEGORY_LABELS[document.category]} · "
+                    + _("version {version}").format(version=document.current.version)
+                )
+                widgets.table(
+                    [
+                        {
+                            _("Version"): v.version,
+                            _("File"): v.original_filename,
+                            _("Size"): i18n.number(v.size_bytes),
+                            _("Uploaded"): i18n.moment(v.uploaded_at),
+                            _("By"): v.uploaded_by,
+                            _("SHA-256"): v.sha256,
+                        }
+                        for v in document.versions
+                    ],
+                    "",
+                )
+                for v in document.versions:
+                    button, uploaded = st.columns([1, 2], vertical_alignment="center")
+                    button.download_button(
+                        _("Download version {version}").format(version=v.version),
+                        data=partial(document_bytes, v.id),
+                        file_name=v.original_filename,
+                        mime=v.media_type,
+                        key=f"w_download_{v.id}",
+                        on_click="ignore",
                     )
-                    if st.form_submit_button(_("Replace")):
-                        if new is None:
-                            st.error(_("Choose a file first."))
-                        else:
-                            replace_file(document, new)
-    if can_manage:
-        with st.form("upload_documents", clear_on_submit=True):
-            st.markdown(f"**{_('Add documents')}**")
-            chosen = st.file_uploader(
-                _("Files (PDF or images)"),
-                type=filetypes.ACCEPTED_EXTENSIONS,
-                accept_multiple_files=True,
-                key="w_documents_files",
-            )
-            typed_title = st.text_input(_("title"), key="w_documents_title", help=_("Empty: each file's name."))
-            picked = st.selectbox(
-                _("category"), CATEGORIES, format_func=CATEGORY_LABELS.get, key="w_documents_category"
-            )
-            if st.form_submit_button(_("Upload")):
-                if not chosen:
-                    st.error(_("Choose a file first."))
-                else:
-                    upload_files(chosen, typed_title, picked)
-with invoices:
-    invoices_section.render(view)
-with supplier:
-    supplier_invoices_section.render(view)
+                    uploaded.caption(
+                        _("{file}, uploaded {when} by {who}").format(
+                            file=v.original_filename, when=i18n.moment(v.uploaded_at), who=v.uploaded_by
+                        )
+                    )
+                if can_manage:
+                    with st.form(f"replace_document_{document.id}", clear_on_submit=True):
+                        new = st.file_uploader(
+                            _("New version"), type=filetypes.ACCEPTED_EXTENSIONS, key=f"w_replace_{document.id}"
+                        )
+                        if st.form_submit_button(_("Replace")):
+                            if new is None:
+                                st.error(_("Choose a file first."))
+                            else:
+                                replace_file(document, new)
+        if can_manage:
+            with st.form("upload_documents", clear_on_submit=True):
+                st.markdown(f"**{_('Add documents')}**")
+                chosen = st.file_uploader(
+                    _("Files (PDF or images)"),
+                    type=filetypes.ACCEPTED_EXTENSIONS,
+                    accept_multiple_files=True,
+                    key="w_documents_files",
+                )
+                typed_title = st.text_input(_("title"), key="w_documents_title", help=_("Empty: each file's name."))
+                picked = st.selectbox(
+                    _("category"), CATEGORIES, format_func=CATEGORY_LABELS.get, key="w_documents_category"
+                )
+                if st.form_submit_button(_("Upload")):
+                    if not chosen:
+                        st.error(_("Choose a file first."))
+                    else:
+                        upload_files(chosen, typed_title, picked)
+if invoices.open:
+    with invoices:
+        invoices_section.render(view)
+if supplier.open:
+    with supplier:
+        supplier_invoices_section.render(view)
 
-with history:
-    widgets.table(
-        [
-            {
-                _("When"): i18n.moment(e.occurred_at),
-                _("Who"): e.actor,
-                _("Action"): e.action,
-                _("Outcome"): _(e.outcome),
-                _("Detail"): e.detail or "",
-            }
-            for e in view.history
-        ],
-        _("No history."),
-    )
+if history.open:
+    with history:
+        widgets.table(
+            [
+                {
+                    _("When"): i18n.moment(e.occurred_at),
+                    _("Who"): e.actor,
+                    _("Action"): e.action,
+                    _("Outcome"): _(e.outcome),
+                    _("Detail"): e.detail or "",
+                }
+                for e in view.history
+            ],
+            _("No history."),
+        )
