@@ -17,6 +17,7 @@ format recorded for D, and checks they are byte-identical to what was recorded.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -33,6 +35,7 @@ from backoffice.config import get_settings
 from backoffice.domain.errors import DomainError, InvalidInput
 from backoffice.domain.permissions import SYSTEM, Actor
 from backoffice.export import companions, fec, fec_check
+from backoffice.export import frame as export_frame
 from backoffice.export.delivery import Delivery, DeliveryFailed
 from backoffice.services import audit
 from backoffice.services.unit_of_work import UnitOfWork
@@ -115,27 +118,32 @@ ordered AS (
            max(validated_at) OVER (PARTITION BY journal_code, fiscal_year ORDER BY entry_number) AS sort_at
     FROM entries
 )
-SELECT l.* FROM lines AS l JOIN ordered AS o USING (journal_code, fiscal_year, entry_number)
+SELECT {select} FROM lines AS l JOIN ordered AS o USING (journal_code, fiscal_year, entry_number)
 ORDER BY o.sort_at, l.journal_code, l.fiscal_year, l.entry_number,
          l.debit DESC, l.credit DESC, l.account, l.aux_account NULLS FIRST, l.label, l.source_type, l.source_id
 """
-_NEW = sa.text(
-    _ORDERED.format(
-        where="""e.validated_at < :until AND NOT EXISTS (
+_NEW_WHERE = """e.validated_at < :until AND NOT EXISTS (
             SELECT 1 FROM app.exported_entries AS x
             WHERE x.journal_code = e.journal_code AND x.fiscal_year = extract(year FROM e.entry_date)
               AND x.entry_number = e.entry_number)"""
-    )
-)
-_RECORDED = sa.text(
-    _ORDERED.format(
-        where="""EXISTS (
+_RECORDED_WHERE = """EXISTS (
             SELECT 1 FROM app.exported_entries AS x
             WHERE x.export_id = :export_id AND x.journal_code = e.journal_code
               AND x.fiscal_year = extract(year FROM e.entry_date) AND x.entry_number = e.entry_number)"""
-    )
-)
-_YEAR = sa.text(_ORDERED.format(where="e.entry_date >= :first AND e.entry_date < :after"))
+_NEW = sa.text(_ORDERED.format(select="l.*", where=_NEW_WHERE))
+_RECORDED = sa.text(_ORDERED.format(select="l.*", where=_RECORDED_WHERE))
+_YEAR = sa.text(_ORDERED.format(select="l.*", where="e.entry_date >= :first AND e.entry_date < :after"))
+
+
+def _copied(where: str) -> str:
+    """The ordered lines as export_frame.read takes them: its columns, psycopg's placeholders."""
+    return _ORDERED.format(select=export_frame.SELECT, where=re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", where))
+
+
+# A day is read by one COPY into an Arrow table (backoffice.export.frame), a year by one COPY in batches.
+_NEW_COPY = _copied(_NEW_WHERE)
+_RECORDED_COPY = _copied(_RECORDED_WHERE)
+_YEAR_COPY = _copied("e.entry_date >= :first AND e.entry_date < :after")
 
 
 def _rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
@@ -161,17 +169,22 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {j: {**t, "debit": str(t["debit"]), "credit": str(t["credit"])} for j, t in sorted(totals.items())}
 
 
-def _write(folder: Path, siren: str, day: date, fmt: fec.FecFormat, rows: list[dict[str, Any]]) -> dict[str, Path]:
-    """The three data files in `folder`, the FEC checked first; raises the faults as a list."""
+def _write(folder: Path, siren: str, day: date, fmt: fec.FecFormat, table: pa.Table) -> dict[str, Path]:
+    """The three data files in `folder`, built by columns from the day's lines (export_frame), the
+    FEC checked first; raises the faults as a list."""
     fec_path = folder / fec.file_name(siren, day)
     csv_path = fec_path.with_suffix(".csv")
     parquet_path = fec_path.with_suffix(".parquet")
-    with companions.written_aside(rows, csv_path, parquet_path):  # on the other core, meanwhile
-        with fec_path.open("wb") as handle:
-            handle.writelines(fec.lines(rows, fmt))
+    data = export_frame.fec_bytes(table, fmt)
+    fec_path.write_bytes(data)
+    faults = fec_check.check_bytes(data, fmt) if len(data) <= fec_check.FAST_MAX_BYTES else None
+    if faults is None:  # larger than a day: the streaming check
         faults = fec_check.check_file(fec_path, fmt)
-        if faults:
-            raise ExportFaulty(str(day), faults)
+    if faults:
+        raise ExportFaulty(str(day), faults)
+    del data
+    csv_path.write_bytes(export_frame.csv_bytes(table))
+    export_frame.write_parquet(table, parquet_path)
     return {p.name: p for p in (fec_path, csv_path, parquet_path)}
 
 
@@ -207,17 +220,17 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
         if recorded is not None:
             fmt = _format(recorded["separator"], recorded["encoding"])
             siren = recorded["manifest"]["siren"]
-            rows = [dict(r) for r in conn.execute(_RECORDED, {"export_id": ident}).mappings()]
+            rows = export_frame.read(conn, _RECORDED_COPY, {"export_id": ident})
         else:
             fmt = _format(settings.fec_separator, settings.fec_encoding)
             siren = settings.siren
             fec.file_name(siren, day)  # a bad SIREN is refused before any work
-            rows = _rows(conn.execute(_NEW, {"until": day_end(day)}))
+            rows = export_frame.read(conn, _NEW_COPY, {"until": day_end(day)})
     except ValueError as error:
         _refuse(uow, actor, InvalidInput("siren", str(error).partition(": ")[2]))
     except InvalidInput as error:
         _refuse(uow, actor, error)
-    totals = _totals(rows)
+    totals = export_frame.totals(rows)
     entries = sum(t["entries"] for t in totals.values())
     with tempfile.TemporaryDirectory(prefix="backoffice-export-") as tmp:
         folder = Path(tmp)
@@ -233,7 +246,7 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
             "separator": fmt.separator,
             "encoding": fmt.encoding,
             "entries": entries,
-            "lines": len(rows),
+            "lines": rows.num_rows,
             "totals": totals,
             "files": described,
         }
@@ -256,7 +269,7 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
             location = delivery.deliver(day.isoformat(), {**files, "manifest.json": manifest_path})
         except DeliveryFailed as error:
             _refuse(uow, actor, error)  # rolls back: nothing is recorded as exported
-    result = ExportResult(ident, day, recorded is not None, location, described, entries, len(rows), totals)
+    result = ExportResult(ident, day, recorded is not None, location, described, entries, rows.num_rows, totals)
     audit.record(
         conn,
         actor.login,
@@ -267,7 +280,7 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
             "rerun": result.rerun,
             "location": location,
             "entries": entries,
-            "lines": len(rows),
+            "lines": rows.num_rows,
             "totals": totals,
             "files": described,
         },
@@ -286,7 +299,7 @@ def _record(
     described: dict[str, dict[str, Any]],
     manifest: dict[str, Any],
     manifest_sha: str,
-    rows: list[dict[str, Any]],
+    rows: pa.Table,
 ) -> None:
     fec_name, csv_name, parquet_name = files
     conn.execute(
@@ -315,14 +328,14 @@ def _record(
             "manifest": json.dumps(manifest, sort_keys=True),
         },
     )
-    keys = sorted({(r["journal_code"], r["fiscal_year"], r["entry_number"]) for r in rows})
+    journals, years, numbers = export_frame.keys(rows)
     conn.execute(
         sa.text(
             """INSERT INTO app.exported_entries (export_id, journal_code, fiscal_year, entry_number)
                SELECT :id, j, y, n FROM unnest(CAST(:j AS text[]), CAST(:y AS integer[]), CAST(:n AS integer[]))
                    AS k (j, y, n)"""
         ),
-        {"id": ident, "j": [k[0] for k in keys], "y": [k[1] for k in keys], "n": [k[2] for k in keys]},
+        {"id": ident, "j": journals, "y": years, "n": numbers},
     )
     conn.execute(
         sa.text(
@@ -346,36 +359,34 @@ class YearFec:
 def fiscal_year_fec(conn: Connection, year: int, fmt: fec.FecFormat, out: Path) -> YearFec:
     """The FEC of every entry of fiscal `year` (entry date in that calendar year), written to `out`.
 
-    Streamed from a server-side cursor straight into the file, so memory stays bounded whatever the
+    Streamed from one COPY, parsed and written in batches, so memory stays bounded whatever the
     year's size; the file is checked before it is renamed to `out`, and a file with a fault is
     removed and raised as ExportFaulty. The caller checks the `export` permission.
     """
     partial = out.with_name(f".{out.name}.partial")
-    counted = {"lines": 0, "debit": Decimal(0), "credit": Decimal(0)}
-
-    def rows() -> Any:
-        # Per statement: Connection.execution_options would leave the connection streaming for the caller.
-        result = conn.execute(
-            _YEAR,
-            {"first": date(year, 1, 1), "after": date(year + 1, 1, 1)},
-            execution_options={"stream_results": True, "yield_per": 5000},
-        )
-        for row in result.mappings():
-            counted["lines"] += 1
-            counted["debit"] += row["debit"]
-            counted["credit"] += row["credit"]
-            yield row
-
+    lines = debit = credit = 0
+    params = {"first": date(year, 1, 1), "after": date(year + 1, 1, 1)}
     try:
         with partial.open("wb") as handle:
-            handle.writelines(fec.lines(rows(), fmt))
+            handle.write((fmt.char.join(fec.COLUMNS) + "\r\n").encode(fmt.encoding))
+            # One COPY, parsed and written batch by batch (export_frame.batches): bounded memory.
+            for batch in export_frame.batches(conn, _YEAR_COPY, params):
+                handle.write(export_frame.fec_bytes(batch, fmt, with_header=False))
+                lines += batch.num_rows
+                debit += export_frame.cents(batch, "debit")
+                credit += export_frame.cents(batch, "credit")
         faults = fec_check.check_file(partial, fmt)
         if faults:
             raise ExportFaulty(f"fiscal year {year}", faults)
         partial.replace(out)
     finally:
         partial.unlink(missing_ok=True)
-    return YearFec(out, counted["lines"], counted["debit"], counted["credit"])
+    return YearFec(out, lines, _money(debit, lines), _money(credit, lines))
+
+
+def _money(cents: int, lines: int) -> Decimal:
+    """Cents as the Decimal a running sum of the lines' amounts gives (Decimal(0) for no line at all)."""
+    return Decimal(cents).scaleb(-2) if lines else Decimal(0)
 
 
 VIEW_PERMISSION = "view_accounting"
@@ -430,7 +441,7 @@ def recorded_files(uow: UnitOfWork, actor: Actor, day: date, folder: Path) -> di
         _refuse(uow, actor, InvalidInput("day", f"no export was recorded for {day}"))
     manifest = recorded["manifest"]
     fmt = _format(recorded["separator"], recorded["encoding"])
-    rows = _rows(uow.conn.execute(_RECORDED, {"export_id": recorded["id"]}))
+    rows = export_frame.read(uow.conn, _RECORDED_COPY, {"export_id": recorded["id"]})
     try:
         files = _write(folder, manifest["siren"], day, fmt, rows)
     except ExportFaulty as error:
