@@ -67,7 +67,7 @@ audit: setup
 test: setup chromium audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
 
 # Long fault-injection runs (kill -9 of the pipeline at random points), kept out of `make test`.
 soak: setup
