@@ -18,6 +18,7 @@ REPORT = ROOT / "docs" / "benchmarks.md"
 FIGURES = (
     "Ingest: load a day of snapshots vs bare COPY (unindexed)",
     "Ingest: load a day of snapshots vs COPY into the same tables",
+    "Ingest: load a day of snapshots vs a naive pandas load",
     "Ingest: load a day of snapshots vs pandas.to_sql",
     "Ingest: peak memory of the load",
 )
@@ -32,7 +33,7 @@ def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_pat
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=240,  # a hang guard: the tiny run takes 80 s on a busy 2-core machine
         )
     finally:
         admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
