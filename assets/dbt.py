@@ -14,6 +14,8 @@ from backoffice.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT_DIR
 from pipelines.resources import Database, Dbt
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# The production build: models, seeds and data tests; unit tests are CI's (docs/dbt.md).
+BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 
 
 def _sources_changed_since(manifest: Path) -> bool:
@@ -67,6 +69,9 @@ class Translator(DagsterDbtTranslator):
     dagster_dbt_translator=Translator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)),
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: Dbt, database: Database) -> Iterator[Any]:
-    """dbt build of the staging and marts views, with their tests as asset checks."""
+    """dbt build of the staging and marts views, with their tests as asset checks.
+
+    Unit tests (`unit_tests:`, fixed inputs, they test the SQL not the day's data) run in `make
+    test` (tests/pipelines/test_dbt_unit_tests.py), not in every production build (docs/dbt.md)."""
     with dbt.connected_to(database.resolved_url()):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(BUILD_ARGS, context=context).stream()

@@ -144,52 +144,6 @@ by_near_number as (
         on sd.supplier_code = k.supplier_code and sd.dossier_key = 'BK' || k.year || k.near
 ),
 
--- A traveller's name written in the reference (DUPONT/JEAN, Dupont Jean, LE GALL/THEO): the last
--- name as whole words, and whether the first name of the same traveller is there too. Candidates
--- come from an equality join on the first word of the last name, then both are checked as words.
-reference_words as (
-    select
-        l.supplier_code,
-        l.invoice_number,
-        l.line_number,
-        l.invoice_date,
-        ' ' || trim(regexp_replace(app.normalise_text(l.reference), '[^a-z]+', ' ', 'g')) || ' ' as words
-    from open_lines as l
-    where l.reference ~ '[A-Za-z]{2}'
-),
-
-reference_tokens as (
-    select distinct rw.supplier_code, rw.invoice_number, rw.line_number, rw.invoice_date, rw.words, t.token
-    from reference_words as rw
-    cross join lateral regexp_split_to_table(trim(rw.words), ' ') as t(token)
-    where {{ dbt.length('t.token') }} >= 2
-),
-
-travellers as (
-    select
-        dossier_number,
-        trim(regexp_replace(app.normalise_text(last_name), '[^a-z]+', ' ', 'g')) as last_name,
-        trim(regexp_replace(app.normalise_text(first_name), '[^a-z]+', ' ', 'g')) as first_name
-    from {{ ref('stg_app__travellers') }}
-),
-
-by_name as (
-    select
-        rt.supplier_code,
-        rt.invoice_number,
-        rt.line_number,
-        tr.dossier_number,
-        bool_or(rt.words like '% ' || tr.first_name || ' %') as full_name
-    from reference_tokens as rt
-    inner join travellers as tr on split_part(tr.last_name, ' ', 1) = rt.token
-    inner join {{ ref('int_matching_dossier_keys') }} as sd
-        on sd.dossier_number = tr.dossier_number and sd.supplier_code = rt.supplier_code
-        -- names are common: only dossiers the invoice date fits (see date_plausible)
-        and rt.invoice_date between sd.booked_on - 3 and sd.last_date + {{ var('matching_days_after_service') }}
-    where rt.words like '% ' || tr.last_name || ' %'
-    group by rt.supplier_code, rt.invoice_number, rt.line_number, tr.dossier_number
-),
-
 -- What the rules already found invoiced per dossier and supplier, credit notes subtracted.
 ruled_invoiced as (
     select r.dossier_number, l.supplier_code, l.currency,
@@ -294,6 +248,140 @@ by_sibling as (
     from open_lines as l
     inner join single_dossier_invoices as s
         on s.supplier_code = l.supplier_code and s.invoice_number = l.invoice_number
+),
+
+-- A traveller's name written in the reference (DUPONT/JEAN, Dupont Jean, LE GALL/THEO): the last
+-- name as whole words, and whether the first name of the same traveller is there too, among the
+-- supplier's dossiers the invoice date fits (see date_plausible), looked up in
+-- int_matching_traveller_names by the first word of the last name. A last name is common: the
+-- dossiers holding it and nothing else (no other clue, no first name) are all alike, so only the
+-- var('matching_name_candidates') most recently booked before the invoice are kept; every
+-- dossier where the name adds to another clue, or comes with the first name, is kept
+-- (docs/dbt.md, "Name candidates").
+reference_words as (
+    select
+        l.supplier_code,
+        l.invoice_number,
+        l.line_number,
+        l.invoice_date,
+        ' ' || trim(regexp_replace(app.normalise_text(l.reference), '[^a-z]+', ' ', 'g')) || ' ' as words
+    from open_lines as l
+    where l.reference ~ '[A-Za-z]{2}'
+),
+
+reference_tokens as (
+    select distinct rw.supplier_code, rw.invoice_number, rw.line_number, rw.invoice_date, rw.words, t.token
+    from reference_words as rw
+    cross join lateral regexp_split_to_table(trim(rw.words), ' ') as t(token)
+    where t.token <> ''
+),
+
+-- A traveller's full name: the last name's first word and the first name's first word are both
+-- words of the reference, then both names are checked as words.
+by_full_name as (
+    select distinct rt.supplier_code, rt.invoice_number, rt.line_number, n.dossier_number
+    from reference_tokens as rt
+    inner join reference_tokens as ft
+        on ft.supplier_code = rt.supplier_code and ft.invoice_number = rt.invoice_number
+        and ft.line_number = rt.line_number
+    inner join {{ ref('int_matching_traveller_names') }} as n
+        on n.supplier_code = rt.supplier_code and n.last_token = rt.token and n.first_token = ft.token
+    where rt.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
+        and rt.words like '% ' || n.last_name || ' %'
+        and rt.words like '% ' || n.first_name || ' %'
+),
+
+-- The last name of a dossier another clue already points at (a number one slip away, an amount,
+-- a sibling line): the name then adds to that clue.
+other_clue_pairs as (
+    select supplier_code, invoice_number, line_number, dossier_number from by_near_number
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_amount
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_amount_held
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_sibling
+),
+
+by_name_with_clue as (
+    select distinct o.supplier_code, o.invoice_number, o.line_number, o.dossier_number
+    from other_clue_pairs as o
+    inner join reference_words as rw
+        on rw.supplier_code = o.supplier_code and rw.invoice_number = o.invoice_number
+        and rw.line_number = o.line_number
+    inner join {{ ref('int_matching_traveller_names') }} as n
+        on n.supplier_code = o.supplier_code and n.dossier_number = o.dossier_number
+    where rw.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
+        and rw.words like '% ' || n.last_name || ' %'
+),
+
+name_known as (
+    select supplier_code, invoice_number, line_number, dossier_number from by_full_name
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_name_with_clue
+),
+
+name_known_count as (
+    select supplier_code, invoice_number, line_number, count(*) as known
+    from name_known
+    group by supplier_code, invoice_number, line_number
+),
+
+-- A last name alone: per word of the reference, the dossiers with a traveller of that last name
+-- booked most recently before the invoice, newest first (an index scan that stops early); as
+-- many more as the line has dossiers already known above, so that at least
+-- var('matching_name_candidates') of those holding the name alone remain.
+last_name_hits as (
+    select rt.supplier_code, rt.invoice_number, rt.line_number, h.dossier_number, h.booked_on
+    from reference_tokens as rt
+    left join name_known_count as k
+        on k.supplier_code = rt.supplier_code and k.invoice_number = rt.invoice_number
+        and k.line_number = rt.line_number
+    cross join lateral (
+        select n.dossier_number, n.booked_on
+        from {{ ref('int_matching_traveller_names') }} as n
+        where n.supplier_code = rt.supplier_code and n.last_token = rt.token and n.is_first_of_name
+            and n.booked_on <= rt.invoice_date + 3
+            and n.last_date >= rt.invoice_date - {{ var('matching_days_after_service') }}
+            and rt.words like '% ' || n.last_name || ' %'
+        order by n.booked_on desc, n.dossier_number desc
+        limit {{ var('matching_name_candidates') }} + coalesce(k.known, 0)
+    ) as h
+),
+
+by_last_name_only as (
+    select supplier_code, invoice_number, line_number, dossier_number
+    from (
+        select
+            h.supplier_code,
+            h.invoice_number,
+            h.line_number,
+            h.dossier_number,
+            row_number() over (
+                partition by h.supplier_code, h.invoice_number, h.line_number
+                order by max(h.booked_on) desc, h.dossier_number desc
+            ) as nth
+        from last_name_hits as h
+        where not exists (
+            select 1 from name_known as nk
+            where nk.supplier_code = h.supplier_code and nk.invoice_number = h.invoice_number
+                and nk.line_number = h.line_number and nk.dossier_number = h.dossier_number
+        )
+        group by h.supplier_code, h.invoice_number, h.line_number, h.dossier_number
+    ) as ranked_names
+    where nth <= {{ var('matching_name_candidates') }}
+),
+
+by_name as (
+    select supplier_code, invoice_number, line_number, dossier_number, bool_or(full_name) as full_name
+    from (
+        select *, true as full_name from by_full_name
+        union all
+        select *, false from by_name_with_clue
+        union all
+        select *, false from by_last_name_only
+    ) as n
+    group by supplier_code, invoice_number, line_number, dossier_number
 ),
 
 pairs as (
