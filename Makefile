@@ -69,9 +69,11 @@ test: setup chromium audit
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest --durations=25
 
-# Long fault-injection runs (kill -9 of the pipeline at random points), kept out of `make test`.
+# Long runs kept out of `make test`: kill -9 of the pipeline at random points, 20 sessions for 2 minutes,
+# an external PostgreSQL with two app processes, and the fuzzing at 20 times its `make test` counts.
 soak: setup
 	$(BIN)/pytest -m soak
+	BACKOFFICE_FUZZ_SCALE=20 $(BIN)/pytest tests/integration/test_fuzz_parsers.py tests/integration/test_fuzz_forms.py
 
 # Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
 SCALE ?= full

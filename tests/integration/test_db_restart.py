@@ -278,6 +278,7 @@ def test_the_payment_form_says_to_retry_and_the_retry_records_one_payment(db: En
     at.text_input(key="w_password").input(f.PASSWORD)
     at = at.button[0].click().run()
     at.session_state["open_dossier"] = number
+    at.session_state["open_section"] = "payments"
     at = at.switch_page("app_pages/dossier.py").run()
     at.selectbox(key="w_pay_method").set_value("cheque")
     at.text_input(key="w_pay_amount").input("40.00")

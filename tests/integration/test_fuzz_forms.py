@@ -9,6 +9,7 @@ crash. After a refusal the tables are exactly as before: nothing half-written.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,8 +36,10 @@ from backoffice.services import (
 from backoffice.services.unit_of_work import UnitOfWork
 from backoffice.services.users import load_actor
 
+# `make soak` multiplies every count (BACKOFFICE_FUZZ_SCALE=20: 1,000 cases per form).
+SCALE = int(os.environ.get("BACKOFFICE_FUZZ_SCALE", "1"))
 FUZZ = settings(
-    max_examples=50,
+    max_examples=50 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -399,7 +402,7 @@ def test_supplier_contact_form(world, email: Any, language: Any) -> None:
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(login=st.one_of(st.just("root"), TYPED), password=TYPED)
 def test_login_form(world, login: str, password: str) -> None:
     engine = world[0]

@@ -15,6 +15,7 @@ import copy
 import csv
 import io
 import json
+import os
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ BOOKING_LINE = (FIXTURES / "landing" / "bookings" / "2026-11-25" / "platform.jso
 PAYMENTS_CSV = (FIXTURES / "ingest_landing" / "payments" / "2026-11-25" / "provider.csv").read_bytes()
 INVOICES_CSV = (FIXTURES / "ingest_landing" / "supplier_invoices" / "2026-11-26" / "SUP0001_resent.csv").read_bytes()
 DIRECTORY = SupplierDirectory.of((s.code, s.name, s.vat_number) for s in SUPPLIERS)
-FAST = settings(max_examples=200, deadline=None)
+# `make soak` multiplies every count (BACKOFFICE_FUZZ_SCALE=20: 4,000 cases per parser).
+SCALE = int(os.environ.get("BACKOFFICE_FUZZ_SCALE", "1"))
+FAST = settings(max_examples=200 * SCALE, deadline=None)
 GARBAGE_TEXT = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["", " ", "NaN", "Infinity", "-0", "1e309", "0x1F", "١٢٣", "12,50", "2026-02-30", "\x00", "null"]),
@@ -259,7 +262,7 @@ def _ledger_files(engine: Engine, source: str, day: date) -> int:
         ).scalar_one()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payments=broken_bytes(PAYMENTS_CSV), invoices=broken_bytes(INVOICES_CSV), xml=broken_bytes(UBL))
 def test_garbage_landing_files_load_record_by_record_and_a_rerun_changes_nothing(
     landing: tuple[Engine, Path], payments: bytes, invoices: bytes, xml: bytes
@@ -290,7 +293,7 @@ def test_garbage_landing_files_load_record_by_record_and_a_rerun_changes_nothing
         assert result.files_skipped == result.files and result.rows_loaded == result.rows_rejected == 0
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     name=st.sampled_from(["invoice.csv", "invoice.xml", "invoice.pdf", "../../etc/invoice.xml", "x.exe", "", "a.PDF"]),
     edits=st.data(),
