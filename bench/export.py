@@ -260,8 +260,8 @@ def _year(scale: harness.Scale, engine: sa.Engine, url: str) -> Figure:
     about = (
         f"{entries:,} synthetic entries ({lines:,} lines) spread over fiscal year {YEAR}, same shape as above. "
         "Measured: the peak resident memory (VmHWM) of a fresh process running `fiscal_year_fec`: one "
-        "COPY of the year's sorted lines parsed in batches of about 8 MB into Arrow and written to the file "
-        "by columns, then the whole file checked by columns in parts of about 16 MB cut between entries "
+        "COPY of the year's sorted lines parsed in batches of about 4 MB into Arrow and written to the file "
+        "by columns, then the whole file checked by columns in parts of about 4 MB cut between entries "
         "(any part not cleared would send the file through the line-by-line check), then renamed into place; "
         "the process's own start-up (Python, SQLAlchemy, pyarrow, polars) is included."
     )
