@@ -17,7 +17,9 @@ format recorded for D, and checks they are byte-identical to what was recorded.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
@@ -232,7 +234,8 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
         _refuse(uow, actor, error)
     totals = export_frame.totals(rows)
     entries = sum(t["entries"] for t in totals.values())
-    with tempfile.TemporaryDirectory(prefix="backoffice-export-") as tmp:
+    _remove_orphaned_work()
+    with tempfile.TemporaryDirectory(prefix=f"{_WORK_PREFIX}{os.getpid()}-") as tmp:
         folder = Path(tmp)
         try:
             files = _write(folder, siren, day, fmt, rows)
@@ -287,6 +290,24 @@ def export_day(uow: UnitOfWork, actor: Actor, day: date, delivery: Delivery) -> 
     )
     uow.commit()
     return result
+
+
+_WORK_PREFIX = "backoffice-export-"
+
+
+def _remove_orphaned_work() -> None:
+    """Remove the folders of runs killed with -9 (they cannot remove their own): a run writes its
+    files under a folder named with its process id, and a folder whose process is gone is an orphan."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_WORK_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_WORK_PREFIX).partition("-")[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's process, alive
 
 
 def _record(

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import tempfile
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -180,3 +183,29 @@ def test_the_fiscal_year_fec_is_streamed_and_adds_up_to_the_daily_files(entries:
     dates = {line.split("|")[3][:4] for line in year.path.read_text(encoding="iso-8859-15").splitlines()[1:]}
     assert dates == {"2026"}
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_killed_runs_work_folder_is_removed_by_the_next_run(
+    entries: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed with -9 cannot remove its own work folder (a copy of the day's files); the next run does,
+    and leaves alone the folder of a process still alive."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    (tmp_path / "tmp").mkdir()
+    dead = tmp_path / "tmp" / f"backoffice-export-{_exited_pid()}-abc"  # a process that no longer runs
+    alive = tmp_path / "tmp" / f"backoffice-export-{os.getppid()}-def"
+    for folder in (dead, alive):
+        folder.mkdir()
+        (folder / "000000000FEC20260314.txt").write_text("a copy of a day's file")
+
+    run(entries, DAY, tmp_path / "out")
+
+    assert not dead.exists() and alive.exists()
+    assert list((tmp_path / "tmp").iterdir()) == [alive]  # the run's own folder is gone too
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
