@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from bench import harness
 from bench.report import Figure
 
+# Debian's chromium, as make chromium installs it; the browser tests use the same (playwright cannot download one here).
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

@@ -47,20 +47,10 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 from sqlalchemy.engine import make_url
 
 from backoffice.db import embedded
+from bench.browser import CHROMIUM, CHROMIUM_ARGS  # one definition of the headless browser
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 DAY = date(2026, 3, 2)
 DAGSTER_DB = "dagster_runs"  # not one the embedded wheel creates: run_external.py must create it
 

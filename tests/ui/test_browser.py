@@ -15,19 +15,10 @@ import pytest
 from factories import APP_SCRIPT, PASSWORD
 from playwright.sync_api import Page, expect, sync_playwright
 
+from bench.browser import CHROMIUM, CHROMIUM_ARGS  # one definition of the headless browser
+
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "images" / "dossier.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 pytestmark = [
     pytest.mark.browser,
