@@ -73,7 +73,8 @@ test: setup chromium audit
 # an external PostgreSQL with two app processes, and the fuzzing at 20 times its `make test` counts.
 soak: setup
 	$(BIN)/pytest -m soak
-	BACKOFFICE_FUZZ_SCALE=20 $(BIN)/pytest tests/integration/test_fuzz_parsers.py tests/integration/test_fuzz_forms.py
+	BACKOFFICE_FUZZ_SCALE=20 $(BIN)/pytest tests/integration/test_fuzz_parsers.py tests/integration/test_fuzz_forms.py \
+		tests/integration/test_invariants.py
 
 # Speed and memory targets (not part of `make test`); SCALE=small runs in minutes.
 SCALE ?= full
