@@ -64,10 +64,13 @@ audit: setup
 		exit $$status; \
 	fi
 
+# Two workers on CI's 2 cores (tests wait on PostgreSQL, dbt and browsers as much as they compute);
+# a file's tests stay on one worker (tests/conftest.py). WORKERS=0 runs them in this one process.
+WORKERS ?= 2
 test: setup chromium audit
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest --durations=25
+	$(BIN)/pytest -n $(WORKERS) --dist loadfile --durations=25
 
 # Long runs kept out of `make test`: kill -9 of the pipeline at random points, 20 sessions for 2 minutes,
 # an external PostgreSQL with two app processes, and the fuzzing at 20 times its `make test` counts.

@@ -39,6 +39,13 @@ def dbt_env(database_url: str) -> dict[str, str]:
     }
 
 
+def target_path() -> Path:
+    """Where dbt writes its artifacts: DBT_TARGET_PATH (dbt's own variable) or dbt_project/target.
+
+    Two processes running dbt at once (the test workers) each need their own."""
+    return Path(os.environ.get("DBT_TARGET_PATH") or DBT_PROJECT_DIR / "target")
+
+
 def run_dbt(args: list[str], database_url: str | None = None) -> None:
     """Run `dbt <args>` on the project against `database_url` (default: the configured database).
 
@@ -48,7 +55,7 @@ def run_dbt(args: list[str], database_url: str | None = None) -> None:
         from backoffice.db.engine import resolve_database_url
 
         database_url = resolve_database_url()
-    target = DBT_PROJECT_DIR / "target"
+    target = target_path()
     results = target / "run_results.json"
     results.unlink(missing_ok=True)
     proc = subprocess.run(

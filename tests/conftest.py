@@ -4,6 +4,11 @@ The server is the embedded one (started if needed) unless DATABASE_URL names ano
 way the tests get a database of their own, migrated from empty, and drop it at the end.
 DATABASE_URL is pointed at it for the whole session so that the CLI, Dagster and dbt, run
 from the tests, all see the same database.
+
+`make test` runs on two pytest-xdist workers (`-n 2 --dist loadfile`: a file's tests share a
+worker, so its module fixtures are built once). The controller starts the embedded server before
+the workers and stops it after them; each worker has its own database and its own dbt target
+folder (DBT_TARGET_PATH), so two dbt runs never write the same files.
 """
 
 from __future__ import annotations
@@ -21,6 +26,39 @@ from backoffice.config import get_settings
 
 # Tables whose rows are reference data written by migrations, kept between tests.
 REFERENCE_TABLES = {"app.roles", "app.permissions", "app.role_permissions"}
+_STARTED_HERE = pytest.StashKey[bool]()  # whether this session started the embedded server
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from backoffice.dbt_runner import DBT_PROJECT_DIR
+
+        os.environ["DBT_TARGET_PATH"] = str(DBT_PROJECT_DIR / "target" / f"pytest-{worker}")
+    if _is_worker(config):
+        return
+    if not get_settings().database_url:
+        # Started (or found running) here, before any worker: a worker never stops it under another.
+        from backoffice.db import embedded
+
+        _, config.stash[_STARTED_HERE] = embedded.ensure_running(get_settings().embedded_pgdata)
+    if config.getoption("numprocesses", None):
+        # The Dagster definitions parse dbt's manifest on import when it is stale: once, here,
+        # rather than in two workers writing the same files.
+        from assets.dbt import ensure_manifest
+
+        ensure_manifest()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not _is_worker(config) and config.stash.get(_STARTED_HERE, False):
+        from backoffice.db import embedded
+
+        embedded.stop(get_settings().embedded_pgdata)  # leave a server someone else started running
 
 
 def _admin_url(url: str) -> str:
@@ -34,11 +72,10 @@ def database_url() -> Iterator[str]:
     from backoffice.db.migrate import migrate
 
     settings = get_settings()
-    started_here = False
     if settings.database_url:
         server_url = normalise_url(settings.database_url)
     else:
-        server, started_here = embedded.ensure_running(settings.embedded_pgdata)
+        server, _ = embedded.ensure_running(settings.embedded_pgdata)  # pytest_configure started it
         server_url = server.url()
     name = f"backoffice_test_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(_admin_url(server_url), isolation_level="AUTOCOMMIT")
@@ -65,8 +102,6 @@ def database_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
-        if started_here:  # leave a server someone else started running
-            embedded.stop(settings.embedded_pgdata)
 
 
 @pytest.fixture(scope="session")

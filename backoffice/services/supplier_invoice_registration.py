@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from backoffice.db.engine import DatabaseUnavailable, owner_engine, resolve_database_url
-from backoffice.dbt_runner import DBT_PROJECT_DIR, DbtFailed, run_dbt
+from backoffice.dbt_runner import DBT_PROJECT_DIR, DbtFailed, run_dbt, target_path
 from backoffice.domain.errors import InvalidInput
 from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
 from backoffice.domain.permissions import Actor
@@ -393,7 +393,7 @@ MODEL_FILES = (
     DBT_PROJECT_DIR / "models" / "intermediate" / f"{MODEL}.sql",
     *sorted((DBT_PROJECT_DIR / "macros").glob("**/*.sql")),
 )
-COMPILED = DBT_PROJECT_DIR / "target" / "compiled" / "backoffice" / "models" / "intermediate" / f"{MODEL}.sql"
+COMPILED = Path("compiled") / "backoffice" / "models" / "intermediate" / f"{MODEL}.sql"  # in dbt's target
 # dbt writes relations as "database"."schema"."table": the database is whichever dbt compiled for.
 _DATABASE = re.compile(r'"[^"]+"\.("[A-Za-z0-9_]+"\."[A-Za-z0-9_]+")')
 
@@ -405,9 +405,10 @@ def _compiled_model(digest: str, database_url: str) -> str:
     Every dbt run that builds the model writes the same file: when it is newer than the model's
     sources it is used as is, else `dbt compile` writes it afresh (some seconds)."""
     sources = max(p.stat().st_mtime for p in MODEL_FILES if p.exists())
-    if not COMPILED.exists() or COMPILED.stat().st_mtime < sources:
+    compiled = target_path() / COMPILED
+    if not compiled.exists() or compiled.stat().st_mtime < sources:
         run_dbt(["compile", "--select", MODEL], database_url)
-    return _DATABASE.sub(r"\1", COMPILED.read_text(encoding="utf-8"))
+    return _DATABASE.sub(r"\1", compiled.read_text(encoding="utf-8"))
 
 
 def candidate_sql(database_url: str) -> str:

@@ -44,7 +44,10 @@ def _copy_in_progress(engine: Engine) -> bool:
     with engine.connect() as conn:
         return (
             conn.execute(
-                sa.text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY raw.booking_snapshots%'")
+                sa.text(
+                    """SELECT count(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND query LIKE 'COPY raw.booking_snapshots%'"""
+                )
             ).scalar_one()
             > 0
         )

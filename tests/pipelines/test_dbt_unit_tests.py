@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from backoffice.dbt_runner import DBT_PROJECT_DIR, run_dbt
+from backoffice.dbt_runner import run_dbt, target_path
 
 
 def test_every_unit_test_passes_and_the_production_build_leaves_them_out(database_url: str) -> None:
@@ -17,7 +17,7 @@ def test_every_unit_test_passes_and_the_production_build_leaves_them_out(databas
     # the unit tests; no data test (`--empty` is no shortcut: it breaks models aliasing a ref).
     run_dbt(["build", "--exclude-resource-type", "test"], database_url)
 
-    results = json.loads((DBT_PROJECT_DIR / "target" / "run_results.json").read_text())["results"]
+    results = json.loads((target_path() / "run_results.json").read_text())["results"]
     unit = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert len(unit) >= 27, sorted(unit)
     assert set(unit.values()) == {"pass"}, {k: v for k, v in unit.items() if v != "pass"}
