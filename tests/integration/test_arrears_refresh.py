@@ -36,9 +36,9 @@ def _arrears_0023() -> str:
     return module.ARREARS.format(numbers="SELECT dossier_number FROM app.dossiers WHERE dossier_number LIKE 'AR%'")
 
 
-def test_refresh_reads_by_number_when_statistics_say_the_tables_are_empty(engine: Engine) -> None:
+def test_refresh_reads_by_number_when_statistics_say_the_tables_are_empty(db: Engine) -> None:
     numbers = [f"AR{i:06d}" for i in range(100, 110)]
-    with engine.connect() as load:
+    with db.connect() as load:
         load.execute(sa.text(DOSSIERS), {"n": 20_000})
         load.execute(
             sa.text(
@@ -55,7 +55,7 @@ def test_refresh_reads_by_number_when_statistics_say_the_tables_are_empty(engine
             )
         )
         # what autovacuum does during a long load: the load's rows are not committed, so not counted
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+        with db.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
             other.execute(sa.text("ANALYZE app.payment_schedule, app.dossiers, app.payments, app.payment_attributions"))
             assert (
                 other.execute(
@@ -79,12 +79,12 @@ def test_refresh_reads_by_number_when_statistics_say_the_tables_are_empty(engine
             assert rows == 10  # 100 then 200 due, nothing paid on these ten: each in arrears
         finally:
             load.rollback()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
         other.execute(sa.text("ANALYZE app.payment_schedule, app.dossiers, app.payments, app.payment_attributions"))
 
 
-def test_refresh_keeps_what_the_0023_query_computes(engine: Engine) -> None:
-    with engine.connect() as conn:
+def test_refresh_keeps_what_the_0023_query_computes(db: Engine) -> None:
+    with db.connect() as conn:
         try:
             conn.execute(sa.text(DOSSIERS), {"n": 40})
             # several lines a day, negative lines, dossiers with none; payments captured, failed,
