@@ -104,6 +104,13 @@ def database_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _database_before_any_test(database_url: str) -> None:
+    """DATABASE_URL names the session's database before the first test, whichever it is: the process
+    caches its engine (get_engine, the app's st.cache_resource) on the URL in effect at first use,
+    and a worker's first file may be one that never asks for the database fixture."""
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     """The owner's engine: tests set up, empty and inspect tables with it. Services given it still
@@ -113,6 +120,14 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = owner_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def price_lines_mart(database_url: str) -> None:
+    """The Devis view (marts.dossier_price_lines), built by dbt when it is not there (factories)."""
+    import factories
+
+    factories.build_price_lines_mart(database_url)
 
 
 @pytest.fixture

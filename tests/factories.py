@@ -175,12 +175,27 @@ def user(engine: Engine, login: str, role: str = "agent", password: str = PASSWO
     return login
 
 
-@functools.cache
-def build_price_lines_mart(database_url: str) -> None:
-    """Build the Devis view (marts.dossier_price_lines) with dbt, once per test database."""
+def ensure_dbt_views(database_url: str, views: list[str], args: list[str]) -> None:
+    """Run `dbt <args>` unless every one of `views` (schema.name) exists already.
+
+    Not a once-per-database cache: views over app.* stay current without a run, but a later dbt run
+    that rebuilds one of their upstream relations and not them drops them (dbt replaces a relation
+    and drops the old one with CASCADE), so a test checks they are there."""
     from backoffice.dbt_runner import run_dbt
 
-    run_dbt(["run", "--select", "+dossier_price_lines"], database_url=database_url)
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            missing = [v for v in views if conn.execute(sa.text("SELECT to_regclass(:v)"), {"v": v}).scalar() is None]
+    finally:
+        engine.dispose()
+    if missing:
+        run_dbt(args, database_url=database_url)
+
+
+def build_price_lines_mart(database_url: str) -> None:
+    """The Devis view (marts.dossier_price_lines), built with dbt if it is not there."""
+    ensure_dbt_views(database_url, ["marts.dossier_price_lines"], ["run", "--select", "+dossier_price_lines"])
 
 
 def bulk_dossiers(

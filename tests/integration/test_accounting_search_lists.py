@@ -4,7 +4,6 @@ searches of those scopes (save, list, share, rename, delete) beside the agents' 
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -36,13 +35,14 @@ COLLEAGUE = Actor("chloe", "accountant", frozenset({"search_dossiers", "view_acc
 AGENT = Actor("alice", "agent", frozenset({"search_dossiers"}))
 
 
-@functools.cache
 def billing_views(database_url: str) -> None:
-    """dbt's matching and billing status views (over app.*: current without another run), once per database."""
-    from backoffice.dbt_runner import run_dbt
-
-    selection = ["--select", "+dossier_billing_status", "+supplier_billing_status", "+supplier_invoice_line_matches"]
-    run_dbt(["build", *selection, "--resource-type", "seed", "--resource-type", "model"], database_url=database_url)
+    """dbt's matching and billing status views (over app.*: current without another run), built if missing."""
+    views = ["dossier_billing_status", "supplier_billing_status", "supplier_invoice_line_matches"]
+    f.ensure_dbt_views(
+        database_url,
+        [f"marts.{v}" for v in views],
+        ["build", "--select", *(f"+{v}" for v in views), "--resource-type", "seed", "--resource-type", "model"],
+    )
 
 
 def _supplier_invoice(db: Engine, supplier: str, number: str, kind: str, day: date, amount: str) -> None:

@@ -37,11 +37,6 @@ RESTARTS = 3
 UI_RECORD = "FormSubmitter:record_payment-Record the payment"
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 @dataclass
 class OwnServer:
     pgdata: Path

@@ -30,11 +30,6 @@ PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 PDF_2 = b"%PDF-1.7\n% the corrected ticket\n%%EOF\n"
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 def everyone(db: sa.Engine) -> Actor:
     """An agent holding every permission the database maps to a role (no account needed)."""
     with db.connect() as conn:

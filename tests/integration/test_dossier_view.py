@@ -16,11 +16,6 @@ from backoffice.services import audit
 TODAY = date.today()
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> None:
     number = f.dossier(
         db,

@@ -45,11 +45,6 @@ FEE = {
 }
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 @pytest.fixture
 def smtp() -> Iterator[Server]:
     server = Server()

@@ -21,11 +21,6 @@ from backoffice.services.unit_of_work import UnitOfWork
 from backoffice.services.users import load_actor
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 def actor(engine: sa.Engine, login: str, role: str) -> Actor:
     f.user(engine, login, role)
     with UnitOfWork(engine) as uow:

@@ -39,11 +39,6 @@ ADJUSTMENT: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 def actor(engine: sa.Engine, login: str, role: str) -> Actor:
     f.user(engine, login, role)
     with UnitOfWork(engine) as uow:

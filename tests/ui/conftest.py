@@ -11,11 +11,6 @@ import sqlalchemy as sa
 import streamlit as st
 
 
-@pytest.fixture(scope="session")
-def price_lines_mart(database_url: str) -> None:
-    f.build_price_lines_mart(database_url)
-
-
 @pytest.fixture
 def seeded(db: sa.Engine) -> Iterator[dict[str, str]]:
     """Two accounts (French agent, English senior agent) and two dossiers; Streamlit's caches start empty."""
