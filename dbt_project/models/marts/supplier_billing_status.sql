@@ -63,20 +63,34 @@ row_currency as (
 ),
 
 -- Expected lines in another currency (rare: a supplier changing currency) at today's rate.
-expected as (
-    select
-        r.dossier_number,
-        r.supplier_code,
-        sum(case when e.currency = r.currency then e.expected_amount
-            else round(e.expected_amount * fr.rate_to_eur / tr.rate_to_eur, 2) end) as expected_amount
+-- Only the lines in another currency than the row's look a rate up: a range join against every
+-- rate of the currency costs seconds on hundreds of thousands of rows that need none. The few
+-- that do are set apart first (materialized: the planner, misjudging the views' sizes, would
+-- otherwise join the rates to every line before filtering).
+expected_converted as materialized (
+    select r.dossier_number, r.supplier_code, r.currency as to_currency, e.currency, e.expected_amount
     from row_currency as r
-    inner join expected_lines as e on e.dossier_number = r.dossier_number and e.supplier_code = r.supplier_code
-    left join rates as fr on fr.currency = e.currency and current_date >= fr.valid_from and current_date < fr.valid_to
-    left join rates as tr on tr.currency = r.currency and current_date >= tr.valid_from and current_date < tr.valid_to
-    group by r.dossier_number, r.supplier_code
+    inner join expected_lines as e
+        on e.dossier_number = r.dossier_number and e.supplier_code = r.supplier_code and e.currency <> r.currency
 ),
 
--- Write-offs net of their undos, in the row currency (another currency, rare, at today's rate).
+expected as (
+    select dossier_number, supplier_code, sum(amount) as expected_amount
+    from (
+        select r.dossier_number, r.supplier_code, e.expected_amount as amount
+        from row_currency as r
+        inner join expected_lines as e
+            on e.dossier_number = r.dossier_number and e.supplier_code = r.supplier_code and e.currency = r.currency
+        union all
+        select x.dossier_number, x.supplier_code, round(x.expected_amount * fr.rate_to_eur / tr.rate_to_eur, 2)
+        from expected_converted as x
+        left join rates as fr on fr.currency = x.currency and current_date >= fr.valid_from and current_date < fr.valid_to
+        left join rates as tr
+            on tr.currency = x.to_currency and current_date >= tr.valid_from and current_date < tr.valid_to
+    ) as amounts
+    group by dossier_number, supplier_code
+),
+
 written_off as (
     select
         r.dossier_number,
@@ -92,19 +106,37 @@ written_off as (
 ),
 
 -- An invoice in another currency than the lines it pays for is converted at the rate of its date.
+counted_converted as materialized (
+    select r.dossier_number, r.supplier_code, r.currency as to_currency, c.currency, c.invoice_date,
+        c.signed_amount_incl_tax
+    from row_currency as r
+    inner join counted as c
+        on c.dossier_number = r.dossier_number and c.supplier_code = r.supplier_code and c.currency <> r.currency
+),
+
 invoiced_lines as (
     select
         r.dossier_number,
         r.supplier_code,
         c.currency as invoice_currency,
         c.invoice_date,
-        case when c.currency = r.currency then null else fr.rate_to_eur / tr.rate_to_eur end as exchange_rate,
-        case when c.currency = r.currency then c.signed_amount_incl_tax
-            else round(c.signed_amount_incl_tax * fr.rate_to_eur / tr.rate_to_eur, 2) end as amount
+        cast(null as numeric) as exchange_rate,
+        c.signed_amount_incl_tax as amount
     from row_currency as r
-    inner join counted as c on c.dossier_number = r.dossier_number and c.supplier_code = r.supplier_code
-    left join rates as fr on fr.currency = c.currency and c.invoice_date >= fr.valid_from and c.invoice_date < fr.valid_to
-    left join rates as tr on tr.currency = r.currency and c.invoice_date >= tr.valid_from and c.invoice_date < tr.valid_to
+    inner join counted as c
+        on c.dossier_number = r.dossier_number and c.supplier_code = r.supplier_code and c.currency = r.currency
+    union all
+    select
+        x.dossier_number,
+        x.supplier_code,
+        x.currency,
+        x.invoice_date,
+        fr.rate_to_eur / tr.rate_to_eur,
+        round(x.signed_amount_incl_tax * fr.rate_to_eur / tr.rate_to_eur, 2)
+    from counted_converted as x
+    left join rates as fr on fr.currency = x.currency and x.invoice_date >= fr.valid_from and x.invoice_date < fr.valid_to
+    left join rates as tr
+        on tr.currency = x.to_currency and x.invoice_date >= tr.valid_from and x.invoice_date < tr.valid_to
 ),
 
 invoiced as (
