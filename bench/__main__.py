@@ -24,6 +24,7 @@ FIGURES = (
     "export",
     "concurrency",
     "dbt",
+    "pipeline",
 )
 
 
@@ -31,8 +32,9 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
     """Measure the selected figures on a fresh bench database and write the report to `out`."""
     from bench import ingest
 
-    # The search and dbt figures keep a cached dataset in a database of their own (bench/search.py).
-    url = harness.server_url() if only in ("search", "browser", "dbt") else harness.bench_database(scale.name, only)
+    # The search, dbt and pipeline figures keep a cached dataset in a database of their own (bench/search.py).
+    own_dataset = only in ("search", "browser", "dbt", "pipeline")
+    url = harness.server_url() if own_dataset else harness.bench_database(scale.name, only)
     figures: list[Figure] = []
     notes: list[str] = []
     load_before = os.getloadavg()[0]
@@ -76,6 +78,10 @@ def run(scale: harness.Scale, only: str | None, out: Path, profile: bool = True)
         from bench import dbt_build
 
         figures += dbt_build.measure(scale)
+    if only in (None, "pipeline"):
+        from bench import pipeline
+
+        figures += pipeline.measure(scale)
     # Other work on a shared machine slows the baseline and ours alike, but not equally: say how busy it was.
     notes.append(
         f"Load average (1 min) on the {os.cpu_count()} cores: {load_before:.1f} when this run started, "

@@ -161,7 +161,13 @@ class Dataset:
 
 
 def landing(
-    scale: Scale, kind: str, days: int, dossiers_per_day: int, seed: int = 20260302, start: date = date(2026, 3, 2)
+    scale: Scale,
+    kind: str,
+    days: int,
+    dossiers_per_day: int,
+    seed: int = 20260302,
+    start: date = date(2026, 3, 2),
+    numbers_after: int = 0,
 ) -> Dataset:
     """Generator output for these arguments, generated once and kept under .data/bench/<scale>/.
 
@@ -171,11 +177,13 @@ def landing(
     from backoffice.generator import generate
 
     params = {"start": start.isoformat(), "days": days, "dossiers_per_day": dossiers_per_day, "seed": seed}
+    if numbers_after:
+        params["numbers_after"] = numbers_after
     root = DATA_ROOT / scale.name / f"{kind}-{'-'.join(str(v) for v in params.values())}"
     done = root / "complete.json"
     if not done.exists():
         root.mkdir(parents=True, exist_ok=True)
-        summary = generate(root / "landing", start, days, dossiers_per_day, seed)
+        summary = generate(root / "landing", start, days, dossiers_per_day, seed, numbers_after=numbers_after)
         done.write_text(json.dumps({"params": params, "summary": asdict(summary)}))
     return Dataset(root / "landing", start, days, dossiers_per_day)
 

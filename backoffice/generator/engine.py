@@ -45,7 +45,7 @@ class GenerationSummary:
 
 
 class _State:
-    def __init__(self, out: Path, start: date, days: int, seed: int) -> None:
+    def __init__(self, out: Path, start: date, days: int, seed: int, numbers_after: int = 0) -> None:
         self.cal = Calendar(start)
         self.end = days
         self.seed = seed
@@ -55,7 +55,7 @@ class _State:
         self.intents: dict[int, dict[str, list[Intent]]] = defaultdict(lambda: defaultdict(list))
         self.resent_rows: dict[int, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
         self.resent_files: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
-        self.dossier_counter: dict[int, int] = defaultdict(int)
+        self.dossier_counter: dict[int, int] = defaultdict(lambda: numbers_after)
         self.invoice_counter: dict[str, int] = defaultdict(int)
         gt = out / "ground_truth"
         self.matches = CsvStream(gt / "invoice_line_matches.csv", MATCH_COLUMNS)
@@ -86,14 +86,17 @@ def generate(
     dossiers_per_day: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    numbers_after: int = 0,
 ) -> GenerationSummary:
     """Write `days` days of landing files from `start` under `out`, plus out/ground_truth/.
 
-    Deterministic: the same arguments give byte-identical files.
+    Deterministic: the same arguments give byte-identical files. Dossier numbers of each year
+    start after `numbers_after` (BK-2026-000001 by default): files for a database that already
+    holds dossiers (the pipeline benchmark's) must not reuse their numbers.
     """
     if days < 1 or dossiers_per_day < 1:
         raise ValueError("days and dossiers_per_day must be at least 1")
-    st = _State(Path(out), start, days, seed)
+    st = _State(Path(out), start, days, seed, numbers_after)
     reference = st.landing.root / "reference"
     reference.mkdir(parents=True, exist_ok=True)
     st.landing.write_text(reference / "suppliers.csv", csv_text(SUPPLIER_COLUMNS, supplier_rows()))

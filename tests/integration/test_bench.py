@@ -183,3 +183,40 @@ def test_browser_figures_time_the_liste_and_the_dossier_page(database_url: str, 
     per_query = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()}
     assert per_query["number, exact"][3].startswith("1 dossiers · page 1 sur 1")
     assert set(per_query) >= {"last name with a typo", "supplier reference"}
+
+
+def test_pipeline_figures_run_the_day_end_to_end_and_profile_its_steps(database_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.md"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "pipeline", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            left = conn.execute(
+                sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'backoffice_bench_tiny_pipeline%'")
+            ).scalars()
+            leftovers = list(left)
+            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny_dbt_data" WITH (FORCE)'))
+        admin.dispose()
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert leftovers == []  # the copy and its Dagster storage are dropped after the run
+    text = out.read_text()
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| Daily pipeline")]
+    assert [row[0].lstrip("| ") for row in rows] == [
+        "Daily pipeline end to end, 2,000 dossiers",
+        "Daily pipeline: peak memory, 2,000 dossiers",
+    ]
+    wall = float(rows[0][2].split()[0])
+    assert wall > 0 and rows[0][4] == ("pass" if wall <= 60 else "**FAIL**")
+    assert (proc.returncode == 1) == any("**FAIL**" in " | ".join(row) for row in rows)
+    # the day ran every step of the daily job, each with its time and peak memory
+    steps = next(line for line in text.splitlines() if line.startswith("Steps, slowest first"))
+    for step in ("ingest_bookings", "ingest_payments", "charge_balances", "dbt_models", "accounting_export"):
+        assert f"{step} " in steps and "MiB" in steps
+    assert "dossiers booked or changed that day" in text and "export EXP-" in text
