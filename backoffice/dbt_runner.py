@@ -57,19 +57,10 @@ def target_path() -> Path:
     return Path(os.environ.get("DBT_TARGET_PATH") or DBT_PROJECT_DIR / "target")
 
 
-def run_dbt(args: list[str], database_url: str | None = None) -> None:
-    """Run `dbt <args>` on the project against `database_url` (default: the configured database).
-
-    Raises DbtFailed naming the failing nodes when dbt does not succeed.
-    """
-    if database_url is None:
-        from backoffice.db.engine import resolve_database_url
-
-        database_url = resolve_database_url()
-    target = target_path()
-    results = target / "run_results.json"
-    results.unlink(missing_ok=True)
-    proc = subprocess.run(
+def run_dbt_process(args: list[str], database_url: str, target: Path) -> subprocess.CompletedProcess[str]:
+    """`dbt <args>` on the project against `database_url`, its logs and artifacts under `target`: the
+    one way this project starts dbt outside Dagster (run_dbt, the bench, the tests). Output captured."""
+    return subprocess.run(
         [
             str(DBT_EXECUTABLE),
             "--no-use-colors",
@@ -88,6 +79,21 @@ def run_dbt(args: list[str], database_url: str | None = None) -> None:
         capture_output=True,
         text=True,
     )
+
+
+def run_dbt(args: list[str], database_url: str | None = None) -> None:
+    """Run `dbt <args>` on the project against `database_url` (default: the configured database).
+
+    Raises DbtFailed naming the failing nodes when dbt does not succeed.
+    """
+    if database_url is None:
+        from backoffice.db.engine import resolve_database_url
+
+        database_url = resolve_database_url()
+    target = target_path()
+    results = target / "run_results.json"
+    results.unlink(missing_ok=True)
+    proc = run_dbt_process(args, database_url, target)
     if proc.returncode != 0:
         raise DbtFailed(f"dbt {' '.join(args)} failed: {_failure(results, proc.stdout + proc.stderr)}")
 

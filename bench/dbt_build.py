@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +44,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from backoffice.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
+from backoffice.dbt_runner import run_dbt_process
 from backoffice.generator import catalog
 from bench import harness, search
 from bench.report import Figure
@@ -331,25 +330,7 @@ def dbt(args: list[str], url: str, target: Path) -> tuple[float, list[dict]]:
     results = target / "run_results.json"
     results.unlink(missing_ok=True)
     started = time.perf_counter()
-    proc = subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
-            "--no-use-colors",
-            "--log-path",
-            str(target / "logs"),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(target),
-        ],
-        env={**os.environ, **dbt_env(url)},
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
+    proc = run_dbt_process(args, url, target)
     took = time.perf_counter() - started
     nodes = json.loads(results.read_text())["results"] if results.exists() else []
     if proc.returncode != 0:

@@ -27,22 +27,31 @@ FIGURES = (
 )
 
 
-def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_path: Path) -> None:
-    before = REPORT.read_bytes() if REPORT.exists() else None
-    out = tmp_path / "benchmarks.md"
+def _bench(
+    database_url: str, only: str, out: Path, drop: tuple[str, ...], timeout: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bench --scale tiny --only <only>` as make bench runs it; the databases `drop` go after."""
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "ingest", "--no-profile", "--out", str(out)],
+        return subprocess.run(
+            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", only, *extra, "--out", str(out)],
             cwd=ROOT,
             capture_output=True,
             text=True,
-            timeout=240,  # a hang guard: the tiny run takes 80 s on a busy 2-core machine
+            timeout=timeout,  # a hang guard
         )
     finally:
         admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny" WITH (FORCE)'))
+            for name in drop:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_path: Path) -> None:
+    before = REPORT.read_bytes() if REPORT.exists() else None
+    out = tmp_path / "benchmarks.md"
+    # the tiny run takes 80 s on a busy 2-core machine
+    proc = _bench(database_url, "ingest", out, ("backoffice_bench_tiny",), 240, "--no-profile")
     assert proc.returncode in (0, 1), proc.stderr
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith("| Ingest")]
@@ -61,20 +70,9 @@ def test_harness_measures_reports_and_fails_on_a_miss(database_url: str, tmp_pat
 
 def test_search_figures_build_their_dataset_and_time_the_mix(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "search.md"
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "search", "--out", str(out)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    finally:
-        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in ("backoffice_bench_tiny_search", "backoffice_bench_tiny_search_data"):
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    proc = _bench(
+        database_url, "search", out, ("backoffice_bench_tiny_search", "backoffice_bench_tiny_search_data"), 300
+    )
     assert proc.returncode in (0, 1), proc.stderr
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith(("| Search", "| Dossier page"))]
@@ -157,19 +155,7 @@ def test_dbt_figures_build_their_dataset_time_both_builds_and_undo_the_day(datab
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (make chromium)")
 def test_browser_figures_time_the_liste_and_the_dossier_page(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "browser.md"
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "browser", "--out", str(out)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    finally:
-        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny_search_data" WITH (FORCE)'))
-        admin.dispose()
+    proc = _bench(database_url, "browser", out, ("backoffice_bench_tiny_search_data",), 300)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     text = out.read_text()
     rows = [line for line in text.splitlines() if line.startswith(("| Liste search in", "| Dossier page in"))]
@@ -187,23 +173,12 @@ def test_browser_figures_time_the_liste_and_the_dossier_page(database_url: str, 
 
 def test_pipeline_figures_run_the_day_end_to_end_and_profile_its_steps(database_url: str, tmp_path: Path) -> None:
     out = tmp_path / "pipeline.md"
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bench", "--scale", "tiny", "--only", "pipeline", "--out", str(out)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            left = conn.execute(
-                sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'backoffice_bench_tiny_pipeline%'")
-            ).scalars()
-            leftovers = list(left)
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "backoffice_bench_tiny_dbt_data" WITH (FORCE)'))
-        admin.dispose()
+    proc = _bench(database_url, "pipeline", out, ("backoffice_bench_tiny_dbt_data",), 600)
+    admin = sa.create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        pattern = "backoffice_bench_tiny_pipeline%"
+        leftovers = conn.execute(sa.text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": pattern}).all()
+    admin.dispose()
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     assert leftovers == []  # the copy and its Dagster storage are dropped after the run
     text = out.read_text()

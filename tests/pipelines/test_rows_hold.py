@@ -5,14 +5,12 @@ returns exactly the offending rows, each naming its rule and column."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backoffice.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
+from backoffice.dbt_runner import run_dbt_process
 
 CALL = (
     "{{ test_rows_hold(model=api.Relation.create(schema='scratch', identifier='checked_rows'),"
@@ -21,28 +19,7 @@ CALL = (
 
 
 def _compiled(database_url: str, target: Path) -> str:
-    proc = subprocess.run(
-        [
-            str(DBT_EXECUTABLE),
-            "--quiet",
-            "--no-use-colors",
-            "compile",
-            "--inline",
-            CALL,
-            "--output",
-            "json",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(target),
-        ],
-        env={**os.environ, **dbt_env(database_url)},
-        cwd=DBT_PROJECT_DIR,
-        capture_output=True,
-        text=True,
-    )
+    proc = run_dbt_process(["--quiet", "compile", "--inline", CALL, "--output", "json"], database_url, target)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return json.loads(proc.stdout)["compiled"]
 
