@@ -169,74 +169,51 @@ expected as (
     left join ruled_invoiced as ri using (dossier_number, supplier_code, currency)
 ),
 
--- Amounts a line of that supplier may carry for a dossier, in the purchase currency. An invoice:
--- everything expected, what is still open, one service or one price line, as long as the dossier
--- is not already fully invoiced by lines the rules found. A credit note: what was invoiced beyond
--- what is expected, or a service the dossier cancelled.
+-- Amounts a line of that supplier may carry for a dossier, in the purchase currency
+-- (int_matching_dossier_amounts). An invoice: everything expected, what is still open, one service
+-- or one price line, as long as the dossier is not already fully invoiced by lines the rules
+-- found. A credit note: what was invoiced beyond what is expected, or a service the dossier
+-- cancelled.
 amount_targets as (
-    select dossier_number, supplier_code, currency, 'invoice' as kind, amount
-    from (
-        select dossier_number, supplier_code, currency, expected_amount as amount from expected
-        where still_open > 0
-        union
-        select dossier_number, supplier_code, currency, still_open from expected
-        where still_open > 0 and still_open < expected_amount
-        union
-        select p.dossier_number, p.supplier_code, p.purchase_currency, p.amount
-        from (
-            select dossier_number, supplier_code, purchase_currency, sum(purchase_total) as amount
-            from {{ ref('dossier_price_lines') }}
-            where is_active
-            group by dossier_number, supplier_code, service_id, purchase_currency
-            union
-            select dossier_number, supplier_code, purchase_currency, purchase_total
-            from {{ ref('dossier_price_lines') }}
-            where is_active
-        ) as p
-        inner join expected as e
-            on e.dossier_number = p.dossier_number and e.supplier_code = p.supplier_code
-            and e.currency = p.purchase_currency
-        where e.still_open > 0
-    ) as i
-    union
+    select a.dossier_number, a.supplier_code, a.currency, 'invoice' as kind, a.amount
+    from {{ ref('int_matching_dossier_amounts') }} as a
+    inner join expected as e using (dossier_number, supplier_code, currency)
+    where a.open_if_expected and e.still_open > 0
+    union all
+    select dossier_number, supplier_code, currency, 'invoice', still_open from expected
+    where still_open > 0 and still_open < expected_amount
+    union all
     select dossier_number, supplier_code, currency, 'credit_note', -still_open
     from expected
     where still_open < 0
-    union
-    select dossier_number, supplier_code, purchase_currency, 'credit_note', sum(purchase_total)
-    from {{ ref('dossier_price_lines') }}
-    where service_status = 'cancelled' and origin <> 'cancellation_fee'
-    group by dossier_number, supplier_code, service_id, purchase_currency
+    union all
+    select dossier_number, supplier_code, currency, 'credit_note', amount
+    from {{ ref('int_matching_dossier_amounts') }}
+    where cancelled
 ),
 
+-- Every dossier holding the line's amount as an open one, and whether the invoice date fits it.
+-- All of them are read (an open amount is a clue, and with a name it makes two); those where the
+-- amount is the only evidence are cut down to the first few below (amount_only).
 by_amount as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number
-    from open_lines as l
-    inner join amount_targets as a
-        on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
-        and a.amount = l.amount_incl_tax
-),
-
--- Every amount a dossier carries for the supplier, open or not (a cancelled service, one already
--- invoiced): a line may be a late or duplicate invoice of it, so a dossier holding the same
--- amount makes an open amount elsewhere no proof.
-amounts_held as (
-    select dossier_number, supplier_code, purchase_currency as currency, purchase_total as amount
-    from {{ ref('dossier_price_lines') }}
-    union
-    select dossier_number, supplier_code, purchase_currency, sum(purchase_total)
-    from {{ ref('dossier_price_lines') }}
-    group by dossier_number, supplier_code, service_id, purchase_currency
-    union
-    select dossier_number, supplier_code, currency, expected_amount
-    from expected
-),
-
-by_amount_held as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number
-    from open_lines as l
-    inner join amounts_held as a
-        on a.supplier_code = l.supplier_code and a.currency = l.currency and a.amount = l.amount_incl_tax
+    select
+        p.supplier_code,
+        p.invoice_number,
+        p.line_number,
+        p.dossier_number,
+        coalesce(p.invoice_date between k.booked_on - 3 and k.last_date + {{ var('matching_days_after_service') }}, false)
+            as plausible,
+        k.dossier_number is not null as in_dossier,
+        k.booked_on
+    from (
+        select distinct l.supplier_code, l.invoice_number, l.line_number, l.invoice_date, a.dossier_number
+        from open_lines as l
+        inner join amount_targets as a
+            on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
+            and a.amount = l.amount_incl_tax
+    ) as p
+    left join {{ ref('int_matching_dossier_keys') }} as k
+        on k.dossier_number = p.dossier_number and k.supplier_code = p.supplier_code
 ),
 
 -- Suppliers that invoice dossier by dossier: a line with a useless reference belongs to the
@@ -260,7 +237,7 @@ by_sibling as (
 -- supplier's dossiers the invoice date fits (see date_plausible), looked up in
 -- int_matching_traveller_names by the first word of the last name. A last name is common: the
 -- dossiers holding it and nothing else (no other clue, no first name) are all alike, so only the
--- var('matching_name_candidates') most recently booked before the invoice are kept; every
+-- var('matching_alike_candidates') most recently booked before the invoice are kept; every
 -- dossier where the name adds to another clue, or comes with the first name, is kept
 -- (docs/dbt.md, "Name candidates").
 reference_words as (
@@ -296,14 +273,13 @@ by_full_name as (
         and rt.words like '% ' || n.first_name || ' %'
 ),
 
--- The last name of a dossier another clue already points at (a number one slip away, an amount,
--- a sibling line): the name then adds to that clue.
+-- The last name of a dossier another clue already points at (a number one slip away, an open
+-- amount, a sibling line): the name then adds to that clue. A dossier that only holds the amount
+-- (not open) is no clue: its name is a last name alone, below.
 other_clue_pairs as (
     select supplier_code, invoice_number, line_number, dossier_number from by_near_number
     union
     select supplier_code, invoice_number, line_number, dossier_number from by_amount
-    union
-    select supplier_code, invoice_number, line_number, dossier_number from by_amount_held
     union
     select supplier_code, invoice_number, line_number, dossier_number from by_sibling
 ),
@@ -335,7 +311,7 @@ name_known_count as (
 -- A last name alone: per word of the reference, the dossiers with a traveller of that last name
 -- booked most recently before the invoice, newest first (an index scan that stops early); as
 -- many more as the line has dossiers already known above, so that at least
--- var('matching_name_candidates') of those holding the name alone remain.
+-- var('matching_alike_candidates') of those holding the name alone remain.
 last_name_hits as (
     select rt.supplier_code, rt.invoice_number, rt.line_number, h.dossier_number, h.booked_on
     from reference_tokens as rt
@@ -350,7 +326,7 @@ last_name_hits as (
             and n.last_date >= rt.invoice_date - {{ var('matching_days_after_service') }}
             and rt.words like '% ' || n.last_name || ' %'
         order by n.booked_on desc, n.dossier_number desc
-        limit {{ var('matching_name_candidates') }} + coalesce(k.known, 0)
+        limit {{ var('matching_alike_candidates') }} + coalesce(k.known, 0)
     ) as h
 ),
 
@@ -374,7 +350,7 @@ by_last_name_only as (
         )
         group by h.supplier_code, h.invoice_number, h.line_number, h.dossier_number
     ) as ranked_names
-    where nth <= {{ var('matching_name_candidates') }}
+    where nth <= {{ var('matching_alike_candidates') }}
 ),
 
 by_name as (
@@ -389,6 +365,122 @@ by_name as (
     group by supplier_code, invoice_number, line_number, dossier_number
 ),
 
+-- Dossiers found by anything but an amount: kept whatever the amounts say.
+other_pairs as (
+    select supplier_code, invoice_number, line_number, dossier_number from by_near_number
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_name
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_sibling
+),
+
+-- A common amount is open in many dossiers of a supplier (27 a line on average at 300,000
+-- dossiers), and those where it is the only evidence are alike: one clue (none when the date does
+-- not fit), the same score, never telling when there are two. As for a last name alone, only
+-- var('matching_alike_candidates') of them are kept: those the date fits first, then the most
+-- recently booked before the invoice. The confidence of the line's first candidate is the same
+-- as with all of them (docs/dbt.md, "Alike candidates").
+amount_only as (
+    select supplier_code, invoice_number, line_number, dossier_number
+    from (
+        select
+            a.supplier_code,
+            a.invoice_number,
+            a.line_number,
+            a.dossier_number,
+            row_number() over (
+                partition by a.supplier_code, a.invoice_number, a.line_number
+                order by a.plausible desc, a.in_dossier desc, a.booked_on desc nulls last, a.dossier_number desc
+            ) as nth
+        from by_amount as a
+        where not exists (
+            select 1 from other_pairs as o
+            where o.supplier_code = a.supplier_code and o.invoice_number = a.invoice_number
+                and o.line_number = a.line_number and o.dossier_number = a.dossier_number
+        )
+    ) as ranked_amounts
+    where nth <= {{ var('matching_alike_candidates') }}
+),
+
+amount_kept as (
+    select a.supplier_code, a.invoice_number, a.line_number, a.dossier_number
+    from by_amount as a
+    inner join other_pairs as o using (supplier_code, invoice_number, line_number, dossier_number)
+    union all
+    select supplier_code, invoice_number, line_number, dossier_number from amount_only
+),
+
+-- Every dossier found for a line so far. One relation on the whole key: the held lookup below
+-- reads past them, and an anti-join on part of the key rescanned hundreds of millions of rows.
+known_pairs as (
+    select supplier_code, invoice_number, line_number, dossier_number from other_pairs
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from by_amount
+),
+
+line_known as (
+    select supplier_code, invoice_number, line_number, count(*) as known
+    from known_pairs
+    group by supplier_code, invoice_number, line_number
+),
+
+-- Dossiers the date fits that hold the line's amount, open or not (a cancelled service, one
+-- already invoiced): the line may be a late or duplicate invoice of it, so an open amount that
+-- another dossier holds is no proof. Read per line from the index, most recently booked before
+-- the invoice first, and only as many as can matter: var('matching_alike_candidates') that hold
+-- it and nothing else (alike: no clue, score 0.3), past those already found. A dossier the date
+-- does not fit that only holds the amount has no evidence at all (score 0): it is no candidate.
+held as (
+    select l.supplier_code, l.invoice_number, l.line_number, h.dossier_number, h.booked_on
+    from open_lines as l
+    left join line_known as k using (supplier_code, invoice_number, line_number)
+    cross join lateral (
+        select a.dossier_number, a.booked_on
+        from {{ ref('int_matching_dossier_amounts') }} as a
+        where a.supplier_code = l.supplier_code and a.currency = l.currency and a.amount = l.amount_incl_tax
+            and a.booked_on <= l.invoice_date + 3
+            and a.last_date >= l.invoice_date - {{ var('matching_days_after_service') }}
+            and a.held
+        order by a.booked_on desc, a.dossier_number desc
+        limit {{ var('matching_alike_candidates') }} + coalesce(k.known, 0)
+    ) as h
+),
+
+held_only as (
+    select supplier_code, invoice_number, line_number, dossier_number
+    from (
+        select
+            h.supplier_code,
+            h.invoice_number,
+            h.line_number,
+            h.dossier_number,
+            row_number() over (
+                partition by h.supplier_code, h.invoice_number, h.line_number
+                order by h.booked_on desc, h.dossier_number desc
+            ) as nth
+        from held as h
+        where not exists (
+            select 1 from known_pairs as k
+            where k.supplier_code = h.supplier_code and k.invoice_number = h.invoice_number
+                and k.line_number = h.line_number and k.dossier_number = h.dossier_number
+        )
+    ) as ranked_held
+    where nth <= {{ var('matching_alike_candidates') }}
+),
+
+-- How many dossiers the date fits hold the line's amount, open or not: 0, 1 or 2 (two or more,
+-- all that matters: an open amount tells only when one dossier holds it). Exact up to 2: the held
+-- lookup reads at least two past the open ones whenever there are.
+amount_holders as (
+    select supplier_code, invoice_number, line_number, least(2, count(distinct dossier_number)) as amount_holders
+    from (
+        select supplier_code, invoice_number, line_number, dossier_number from by_amount where plausible
+        union all
+        select supplier_code, invoice_number, line_number, dossier_number from held
+    ) as h
+    group by supplier_code, invoice_number, line_number
+),
+
 pairs as (
     select supplier_code, invoice_number, line_number, dossier_number,
         case when as_written then 'dossier_number' else 'repaired_number' end as source, false as full_name
@@ -400,9 +492,9 @@ pairs as (
     union all
     select supplier_code, invoice_number, line_number, dossier_number, 'name', full_name from by_name
     union all
-    select *, 'amount', false from by_amount
+    select *, 'amount', false from amount_kept
     union all
-    select *, 'amount_held', false from by_amount_held
+    select *, 'amount_held', false from held_only
     union all
     select *, 'sibling', false from by_sibling
 ),
@@ -420,8 +512,7 @@ evidence as (
         bool_or(source = 'name') as name_found,
         bool_or(full_name) as full_name,
         bool_or(source = 'sibling') as sibling_match,
-        bool_or(source = 'amount') as amount_exact,
-        bool_or(source in ('amount', 'amount_held')) as amount_held
+        bool_or(source = 'amount') as amount_exact
     from pairs
     group by supplier_code, invoice_number, line_number, dossier_number
 ),
@@ -455,10 +546,12 @@ features as (
             l.invoice_date between sd.booked_on - 3 and sd.last_date + {{ var('matching_days_after_service') }},
             false
         ) as date_plausible,
-        sd.dossier_number is not null as supplier_in_dossier
+        sd.dossier_number is not null as supplier_in_dossier,
+        coalesce(ah.amount_holders, 0) as amount_holders
     from evidence as e
     inner join lines as l using (supplier_code, invoice_number, line_number)
     left join labels as lb using (supplier_code, invoice_number, line_number, dossier_number)
+    left join amount_holders as ah using (supplier_code, invoice_number, line_number)
     left join {{ ref('int_matching_dossier_keys') }} as sd
         on sd.dossier_number = e.dossier_number and sd.supplier_code = e.supplier_code
 ),
@@ -479,9 +572,7 @@ clued as (
     from (
         select
             *,
-            bool_or(full_name) over line as line_has_full_name,
-            -- dossiers the date fits that hold the line's amount, open or not
-            count(*) filter (where amount_held and date_plausible and supplier_in_dossier) over line as amount_holders
+            bool_or(full_name) over line as line_has_full_name
         from features
         window line as (partition by supplier_code, invoice_number, line_number)
     ) as f
