@@ -16,7 +16,8 @@
 {{ config(
     schema='intermediate',
     materialized='table',
-    indexes=[{'columns': ['supplier_code', 'currency', 'amount', 'booked_on', 'dossier_number']}]
+    indexes=[{'columns': ['supplier_code', 'currency', 'amount', 'booked_on', 'dossier_number']}],
+    post_hook="analyze {{ this }}"
 ) }}
 
 with lines as materialized (
