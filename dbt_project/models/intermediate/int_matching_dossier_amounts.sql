@@ -12,10 +12,16 @@
     - cancelled: a cancelled service's cost but its cancellation fee, which a credit note may give back.
 
     booked_on and last_date are the dossier's with the supplier (int_matching_dossier_keys; null
-    when the dossier has no service of the supplier): the window the invoice date must fit. -#}
+    when the dossier has no service of the supplier): the window the invoice date must fit.
+
+    Incremental by dossier: a build recomputes the dossiers whose price lines, services or dossier
+    row changed (macros/matching_changes.sql); every row depends on its dossier's only. -#}
+-- depends_on: {{ ref('int_matching_changes') }}
 {{ config(
     schema='intermediate',
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='replace_changed_dossiers',
+    on_schema_change='fail',
     indexes=[{'columns': ['supplier_code', 'currency', 'amount', 'booked_on', 'dossier_number']}],
     post_hook="analyze {{ this }}"
 ) }}
@@ -25,6 +31,9 @@ with lines as materialized (
         is_active, service_status, origin
     from {{ ref('dossier_price_lines') }}
     where supplier_code is not null and purchase_total is not null
+    {% if is_incremental() %}
+        and {{ matching_changed('dossier_number') }}
+    {% endif %}
 ),
 
 amounts as (
@@ -48,6 +57,9 @@ amounts as (
     union all
     select dossier_number, supplier_code, currency, expected_amount, true, true, false
     from {{ ref('int_expected__by_dossier_supplier') }}
+    {% if is_incremental() %}
+    where {{ matching_changed('dossier_number') }}
+    {% endif %}
 )
 
 select

@@ -1,10 +1,15 @@
 {#- Per dossier and supplier: the dossier number as a matching key (upper case, no punctuation),
     the day the dossier was booked and the supplier's service dates. A table indexed on (supplier,
     key), so looking up the readings of a mistyped dossier number in int_matching_candidates is an
-    index lookup within the supplier, not a comparison with every dossier. -#}
+    index lookup within the supplier, not a comparison with every dossier. Incremental by dossier:
+    a build recomputes the dossiers whose services or dossier row changed
+    (macros/matching_changes.sql). -#}
+-- depends_on: {{ ref('int_matching_changes') }}
 {{ config(
     schema='intermediate',
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='replace_changed_dossiers',
+    on_schema_change='fail',
     indexes=[
         {'columns': ['supplier_code', 'dossier_number'], 'unique': true},
         {'columns': ['supplier_code', 'dossier_key']},
@@ -20,4 +25,7 @@ select
     max(coalesce(s.end_date, s.start_date)) as last_date
 from {{ ref('stg_app__services') }} as s
 inner join {{ ref('stg_app__dossiers') }} as d on d.dossier_number = s.dossier_number
+{% if is_incremental() %}
+where {{ matching_changed('s.dossier_number') }}
+{% endif %}
 group by s.dossier_number, s.supplier_code

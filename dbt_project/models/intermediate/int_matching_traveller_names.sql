@@ -9,10 +9,15 @@
     is_first_of_name: one row per (supplier, dossier, last name), the one the last-name lookup
     reads, so a family of four Duponts counts once. Last names whose first word has fewer than two
     letters are left out: no word of a reference is looked up under them. Names are normalised once
-    per traveller (materialised), then copied to each supplier of the dossier. -#}
+    per traveller (materialised), then copied to each supplier of the dossier. Incremental by
+    dossier: a build recomputes the dossiers whose travellers, services or dossier row changed
+    (macros/matching_changes.sql); every row depends on its dossier's only. -#}
+-- depends_on: {{ ref('int_matching_changes') }}
 {{ config(
     schema='intermediate',
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='replace_changed_dossiers',
+    on_schema_change='fail',
     indexes=[
         {'columns': ['supplier_code', 'last_token', 'is_first_of_name', 'booked_on', 'dossier_number']},
         {'columns': ['supplier_code', 'last_token', 'first_token']},
@@ -26,6 +31,9 @@ with normalised as materialized (
         trim(regexp_replace(app.normalise_text(last_name), '[^a-z]+', ' ', 'g')) as last_name,
         trim(regexp_replace(app.normalise_text(first_name), '[^a-z]+', ' ', 'g')) as first_name
     from {{ ref('stg_app__travellers') }}
+    {% if is_incremental() %}
+    where {{ matching_changed('dossier_number') }}
+    {% endif %}
 ),
 
 travellers as materialized (
