@@ -420,8 +420,9 @@ def measure(scale: harness.Scale, narrow: tuple[str, ...] = ()) -> list[Figure]:
         f"After the full build, one day of activity ({added['dossiers']:,} dossiers changed: supplements with "
         f"{added['payments']:,} card payments, a tenth cancelled; {added['invoices']:,} supplier invoices with "
         f"{added['lines']:,} lines for services that had none), then `dbt build --exclude-resource-type unit_test` "
-        "with no selection, as the Dagster job runs it (assets/dbt.py BUILD_ARGS): views replaced, the matching "
-        "tables and cost tables rebuilt, accounting_entries incremental (new records only), every data test. "
+        "with no selection, as the Dagster job runs it (assets/dbt.py BUILD_ARGS): views replaced, the matching's "
+        "per-dossier tables incremental (the dossiers the day changed, from app.matching_changes), the "
+        "candidates and cost tables rebuilt, accounting_entries incremental (new records only), every data test. "
         f"Reproduce: `python -m bench --scale {scale.name} --only dbt`."
     )
     return [

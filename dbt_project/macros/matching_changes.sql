@@ -4,20 +4,43 @@
     keeps them with matching_changed(), and the strategy deletes every row of theirs before
     inserting what was recomputed, so a dossier that lost all its rows (a traveller removed, its
     last service of a supplier deleted) loses them in the table too. When the snapshot holds an
-    `everything` row (a TRUNCATE, the migration that created the log), every dossier is recomputed. -#}
+    `everything` row (a TRUNCATE, the migration that created the log), or more dossiers than
+    var('matching_incremental_max_dossiers'), every dossier is recomputed. -#}
 
+{#- The changed dossiers written out as a constant array: the planner then knows how many there
+    are and hashes them, where `= any(array(select ...))` compared each row with every element in
+    turn (a delete from a 500,000-row table against 6,000 numbers took 41 s). -#}
 {% macro matching_changed(column) -%}
-    {%- set changes = ref('int_matching_changes') -%}
-    {%- if execute and not matching_changes_everything() -%}
-        {{ column }} = any(array(select c.dossier_number from {{ changes }} as c where c.dossier_number is not null))
-    {%- else -%}
+    {%- set changed = matching_changed_dossiers() -%}
+    {%- if changed is none -%}
         true
+    {%- elif changed | length == 0 -%}
+        false
+    {%- else -%}
+        {{ column }} = any(array[
+        {%- for number in changed -%}
+            '{{ number | replace("'", "''") }}'{{ "," if not loop.last }}
+        {%- endfor -%}
+        ]::text[])
     {%- endif -%}
 {%- endmacro %}
 
-{% macro matching_changes_everything() -%}
-    {%- set result = run_query("select coalesce(bool_or(everything), false) from " ~ ref('int_matching_changes')) -%}
-    {{- return(result.columns[0].values()[0]) -}}
+{#- The snapshot's distinct dossier numbers, or none for "every dossier" (and at parse time). -#}
+{% macro matching_changed_dossiers() -%}
+    {%- if not execute -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set changes = ref('int_matching_changes') -%}
+    {%- set limit = var('matching_incremental_max_dossiers') | int -%}
+    {%- set everything = run_query("select coalesce(bool_or(everything), false) from " ~ changes) -%}
+    {%- if everything.columns[0].values()[0] -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set numbers = run_query(
+        "select distinct dossier_number from " ~ changes ~ " where dossier_number is not null"
+        ~ " order by 1 limit " ~ (limit + 1)
+    ).columns[0].values() -%}
+    {{- return(none if numbers | length > limit else numbers) -}}
 {%- endmacro %}
 
 {% macro get_incremental_replace_changed_dossiers_sql(arg_dict) -%}
