@@ -336,3 +336,26 @@ def journal_entry(
             ),
             rows,
         )
+
+
+def generated_days(
+    engine: Engine, landing: Path, start: date, days: int, per_day: int, seed: int, payments: bool = False
+) -> None:
+    """Generate `days` days of the fictitious operator from `start` and load them day by day, as the
+    pipeline does: suppliers, then each day's bookings (payments if asked) and supplier invoices."""
+    from backoffice.generator import generate
+    from backoffice.ingest import (
+        load_bookings_day,
+        load_payments_day,
+        load_supplier_invoices_day,
+        load_suppliers,
+    )
+
+    generate(landing, start, days, per_day, seed=seed)
+    load_suppliers(start, landing, engine)
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        load_bookings_day(day, landing, engine)
+        if payments:
+            load_payments_day(day, landing, engine)
+        load_supplier_invoices_day(day, landing, engine)

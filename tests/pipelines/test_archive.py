@@ -15,6 +15,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from factories import generated_days
 from sqlalchemy.engine import Engine
 
 from assets.archive import archive
@@ -29,8 +30,6 @@ from backoffice.analytics.supplier_invoice_ageing import supplier_invoice_ageing
 from backoffice.analytics.unmatched_invoice_ageing import unmatched_invoice_ageing
 from backoffice.config import get_settings
 from backoffice.dbt_runner import run_dbt
-from backoffice.generator import generate
-from backoffice.ingest import load_bookings_day, load_payments_day, load_supplier_invoices_day, load_suppliers
 from pipelines.resources import Database
 
 START = date(2026, 1, 5)
@@ -72,14 +71,7 @@ def frame_rows(frame: pl.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]
 def test_the_archive_holds_the_marts_and_every_view_equals_postgres(
     db: Engine, database_url: str, archive_dir: Path, tmp_path: Path
 ) -> None:
-    landing = tmp_path / "landing"
-    generate(landing, START, DAYS, 6, seed=7)
-    load_suppliers(START, landing, db)
-    for offset in range(DAYS):
-        day = START + timedelta(days=offset)
-        load_bookings_day(day, landing, db)
-        load_payments_day(day, landing, db)
-        load_supplier_invoices_day(day, landing, db)
+    generated_days(db, tmp_path / "landing", START, DAYS, 6, seed=7, payments=True)
     run_dbt(
         ["build", "--select", MARTS, "--resource-type", "seed", "--resource-type", "model"], database_url=database_url
     )

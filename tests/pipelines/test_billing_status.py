@@ -11,17 +11,16 @@ import csv
 import json
 import sys
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from factories import generated_days
 from sqlalchemy.engine import Engine
 
 from backoffice.dbt_runner import run_dbt
-from backoffice.generator import generate
-from backoffice.ingest import load_bookings_day, load_supplier_invoices_day, load_suppliers
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/ is not an installed package
 from bench.matching import measure
@@ -75,12 +74,7 @@ def _expected_from_landing(landing: Path) -> dict[tuple[str, str], tuple[str, De
 
 def test_billing_status_and_matching_on_generated_data(db: Engine, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
-    generate(landing, START, DAYS, 12, seed=11)
-    load_suppliers(START, landing, db)
-    for offset in range(DAYS):
-        day = START + timedelta(days=offset)
-        load_bookings_day(day, landing, db)
-        load_supplier_invoices_day(day, landing, db)
+    generated_days(db, landing, START, DAYS, 12, seed=11)
 
     # cautious: leave out tests that also read models outside this slice (the accounting ones)
     run_dbt(["build", "--select", SELECT, "--indirect-selection", "cautious"])

@@ -12,15 +12,14 @@ and emptied it.
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from factories import generated_days
 from sqlalchemy.engine import Engine
 
 from backoffice.dbt_runner import run_dbt
-from backoffice.generator import generate
-from backoffice.ingest import load_bookings_day, load_supplier_invoices_day, load_suppliers
 
 START = date(2026, 3, 2)
 DAYS = 20
@@ -60,96 +59,85 @@ def _copy(conn: sa.Connection, table: str, where: str, params: dict, overrides: 
     )
 
 
+# Statements run for each dossier picked (:n), by what they change.
+RENAME = "UPDATE app.travellers SET last_name = :name WHERE dossier_number = :n"
+DROP_TRAVELLER = """DELETE FROM app.travellers WHERE dossier_number = :n
+    AND traveller_id = (SELECT max(traveller_id) FROM app.travellers WHERE dossier_number = :n)"""
+CANCEL_SERVICE = """UPDATE app.services SET status = 'cancelled' WHERE dossier_number = :n
+    AND service_id = (SELECT min(service_id) FROM app.services WHERE dossier_number = :n AND status = 'confirmed')"""
+DROP_SERVICE = """DELETE FROM app.services WHERE dossier_number = :n
+    AND service_id = (SELECT max(service_id) FROM app.services WHERE dossier_number = :n)"""
+CANCEL_DOSSIER = "UPDATE app.dossiers SET status = 'cancelled' WHERE dossier_number = :n"
+FIRST_TRAVELLER = (
+    "dossier_number = :n AND traveller_id = (SELECT min(traveller_id) FROM app.travellers WHERE dossier_number = :n)"
+)
+FIRST_SERVICE = (
+    "dossier_number = :n AND service_id = (SELECT min(service_id) FROM app.services WHERE dossier_number = :n)"
+)
+FIRST_SERVICE_LINE = "id = (SELECT min(id) FROM app.price_lines WHERE dossier_number = :n AND service_id IS NOT NULL)"
+
+
 def _change(db: Engine, rng: random.Random) -> set[str]:
     """Random changes of every kind the per-dossier tables read; the dossiers changed."""
     changed: set[str] = set()
-    dossiers_with = "SELECT DISTINCT dossier_number FROM app.{} ORDER BY 1"
+    having = "SELECT DISTINCT dossier_number FROM app.{} ORDER BY 1"
+
+    def each(conn: sa.Connection, among: str, k: int, statement: str, **params: object) -> None:
+        for number in _pick(conn, rng, among, k):
+            conn.execute(sa.text(statement), {"n": number, **params})
+            changed.add(number)
+
+    def copy_each(conn: sa.Connection, among: str, k: int, table: str, where: str, overrides: dict[str, str]) -> None:
+        for number in _pick(conn, rng, among, k):
+            _copy(conn, table, where, {"n": number}, overrides)
+            changed.add(number)
+
     with db.begin() as conn:
         names = conn.execute(sa.text("SELECT DISTINCT last_name FROM app.travellers ORDER BY 1")).scalars().all()
-        for number in _pick(conn, rng, dossiers_with.format("travellers"), 5):
-            conn.execute(
-                sa.text("UPDATE app.travellers SET last_name = :name WHERE dossier_number = :n"),
-                {"name": rng.choice(names), "n": number},
-            )
-            changed.add(number)
-        for number in _pick(conn, rng, dossiers_with.format("travellers"), 3):
-            conn.execute(
-                sa.text(
-                    """DELETE FROM app.travellers WHERE (dossier_number, traveller_id) =
-                       (SELECT dossier_number, max(traveller_id) FROM app.travellers
-                        WHERE dossier_number = :n GROUP BY dossier_number)"""
-                ),
-                {"n": number},
-            )
-            changed.add(number)
-        for number in _pick(conn, rng, dossiers_with.format("travellers"), 3):
-            _copy(
-                conn,
-                "travellers",
-                "dossier_number = :n AND traveller_id = (SELECT min(traveller_id) "
-                "FROM app.travellers WHERE dossier_number = :n)",
-                {"n": number},
-                {"traveller_id": "traveller_id || '-new'", "first_name": "'Zoé'", "last_name": "'Du Pré'"},
-            )
-            changed.add(number)
+        for name in rng.sample(names, 5):
+            each(conn, having.format("travellers"), 1, RENAME, name=name)
+        each(conn, having.format("travellers"), 3, DROP_TRAVELLER)
+        copy_each(
+            conn,
+            having.format("travellers"),
+            3,
+            "travellers",
+            FIRST_TRAVELLER,
+            {"traveller_id": "traveller_id || '-new'", "first_name": "'Zoé'", "last_name": "'Du Pré'"},
+        )
         # Supplements: a new price line on a service, as a modification adds one.
-        for number in _pick(conn, rng, dossiers_with.format("price_lines WHERE service_id IS NOT NULL"), 5):
-            _copy(
-                conn,
-                "price_lines",
-                "id = (SELECT min(id) FROM app.price_lines WHERE dossier_number = :n AND service_id IS NOT NULL)",
-                {"n": number},
-                {
-                    "origin": "'modification'",
-                    "booking_version": "NULL",
-                    "line_id": "'SUPP-' || id",
-                    "unit_purchase_amount": "37.50",
-                    "reverses_id": "NULL",
-                },
-            )
-            changed.add(number)
-        for number in _pick(conn, rng, dossiers_with.format("services WHERE status = 'confirmed'"), 3):
-            conn.execute(
-                sa.text(
-                    """UPDATE app.services SET status = 'cancelled' WHERE (dossier_number, service_id) =
-                       (SELECT dossier_number, min(service_id) FROM app.services
-                        WHERE dossier_number = :n AND status = 'confirmed' GROUP BY dossier_number)"""
-                ),
-                {"n": number},
-            )
-            changed.add(number)
-        for number in _pick(conn, rng, dossiers_with.format("services"), 2):
-            conn.execute(
-                sa.text(
-                    """DELETE FROM app.services WHERE (dossier_number, service_id) =
-                       (SELECT dossier_number, max(service_id) FROM app.services
-                        WHERE dossier_number = :n GROUP BY dossier_number)"""
-                ),
-                {"n": number},
-            )
-            changed.add(number)
+        copy_each(
+            conn,
+            having.format("price_lines WHERE service_id IS NOT NULL"),
+            5,
+            "price_lines",
+            FIRST_SERVICE_LINE,
+            {
+                "origin": "'modification'",
+                "booking_version": "NULL",
+                "line_id": "'SUPP-' || id",
+                "unit_purchase_amount": "37.50",
+                "reverses_id": "NULL",
+            },
+        )
+        each(conn, having.format("services WHERE status = 'confirmed'"), 3, CANCEL_SERVICE)
+        each(conn, having.format("services"), 2, DROP_SERVICE)
         # A later service: the dossier's last date with that supplier moves.
-        for number in _pick(conn, rng, dossiers_with.format("services"), 3):
-            _copy(
-                conn,
-                "services",
-                "dossier_number = :n AND service_id = (SELECT min(service_id) "
-                "FROM app.services WHERE dossier_number = :n)",
-                {"n": number},
-                {
-                    "service_id": "service_id || '-late'",
-                    "start_date": "start_date + 40",
-                    "end_date": "coalesce(end_date, start_date) + 45",
-                },
-            )
-            changed.add(number)
-        for number in _pick(conn, rng, "SELECT dossier_number FROM app.dossiers WHERE status = 'confirmed'", 3):
-            conn.execute(
-                sa.text("UPDATE app.dossiers SET status = 'cancelled' WHERE dossier_number = :n"), {"n": number}
-            )
-            changed.add(number)
+        copy_each(
+            conn,
+            having.format("services"),
+            3,
+            "services",
+            FIRST_SERVICE,
+            {
+                "service_id": "service_id || '-late'",
+                "start_date": "start_date + 40",
+                "end_date": "coalesce(end_date, start_date) + 45",
+            },
+        )
+        each(conn, "SELECT dossier_number FROM app.dossiers WHERE status = 'confirmed' ORDER BY 1", 3, CANCEL_DOSSIER)
         # A new booking version: the Devis drops the old booking lines for the new ones.
-        for number in _pick(conn, rng, dossiers_with.format("price_lines WHERE origin = 'booking'"), 2):
+        for number in _pick(conn, rng, having.format("price_lines WHERE origin = 'booking'"), 2):
             version = conn.execute(
                 sa.text(
                     "UPDATE app.dossiers SET platform_version = platform_version + 1 "
@@ -166,7 +154,7 @@ def _change(db: Engine, rng: random.Random) -> set[str]:
             )
             changed.add(number)
         # A new dossier, a copy of an old one under a new number.
-        (source,) = _pick(conn, rng, dossiers_with.format("price_lines"), 1)
+        (source,) = _pick(conn, rng, having.format("price_lines"), 1)
         new = "BK-2026-999999"
         params = {"n": source}
         _copy(conn, "dossiers", "dossier_number = :n", params, {"dossier_number": f"'{new}'"})
@@ -176,22 +164,17 @@ def _change(db: Engine, rng: random.Random) -> set[str]:
     # Bulk loads and restores silence triggers with replica mode: the log's still fire.
     with db.begin() as conn:
         conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
-        for number in _pick(conn, rng, dossiers_with.format("travellers"), 2):
-            conn.execute(
-                sa.text("UPDATE app.travellers SET first_name = 'Anaïs' WHERE dossier_number = :n"), {"n": number}
-            )
-            changed.add(number)
+        each(
+            conn,
+            having.format("travellers"),
+            2,
+            "UPDATE app.travellers SET first_name = 'Anaïs' WHERE dossier_number = :n",
+        )
     return changed
 
 
 def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    generate(landing, START, DAYS, 12, seed=5)
-    load_suppliers(START, landing, db)
-    for offset in range(DAYS):
-        day = START + timedelta(days=offset)
-        load_bookings_day(day, landing, db)
-        load_supplier_invoices_day(day, landing, db)
+    generated_days(db, tmp_path / "landing", START, DAYS, 12, seed=5)
     run_dbt(["run", *SELECT])
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.matching_changes")).scalar_one() == 0
