@@ -1,12 +1,11 @@
 """The matching's per-dossier tables built incrementally equal a full refresh, row for row.
 
-A generated month is loaded and built; then random changes of every kind the tables read are
+Twenty generated days are loaded and built; then random changes of every kind the tables read are
 written straight in SQL, as any writer could (renamed, removed and added travellers, supplements,
 cancelled, deleted and added services, cancelled dossiers, a new booking version, a new dossier,
-a write under session_replication_role = replica):
-the triggers of migration 0028 log them, an incremental build applies them, and a full refresh
-must give the same rows. The incremental build must have read the log (not recomputed everything)
-and emptied it.
+a write under session_replication_role = replica): the triggers of migration 0028 log them, an
+incremental build applies them, and a full refresh must give the same rows. The incremental build
+must have read the log (not recomputed everything) and emptied it.
 """
 
 from __future__ import annotations
