@@ -1,5 +1,8 @@
 {#- What each client owes and has paid, per dossier, in the dossier currency. -#}
-with dossiers as (
+{#- Each per-dossier step is read once, or `not materialized` (dossiers), so PostgreSQL inlines it and
+    a reader's filter on one dossier reaches the tables' dossier indexes; a step read twice is
+    otherwise computed for every dossier first (docs/dbt.md, "Views read for one dossier"). -#}
+with dossiers as not materialized (
     select dossier_number, currency from {{ ref('int_client__accounts') }}
 ),
 
@@ -78,29 +81,34 @@ schedule as (
     from {{ ref('stg_app__payment_schedule') }} as s
 ),
 
-next_item as (
+-- Every dossier with its items not covered yet (none: one row with no item), the first one ranked 1.
+uncovered as (
     select
-        s.dossier_number,
+        d.dossier_number,
+        d.currency,
+        v.sale_total,
+        i.invoiced_amount,
+        p.net_paid,
+        p.refunded,
         s.due_date,
-        s.cumulative_due - coalesce(p.net_paid, 0) as amount,
-        row_number() over (partition by s.dossier_number order by s.due_date, s.schedule_seq) as rank_uncovered
-    from schedule as s
-    left join paid as p on p.dossier_number = s.dossier_number
-    where s.cumulative_due > coalesce(p.net_paid, 0)
+        s.cumulative_due - coalesce(p.net_paid, 0) as uncovered_amount,
+        row_number() over (partition by d.dossier_number order by s.due_date, s.schedule_seq) as rank_uncovered
+    from dossiers as d
+    left join devis as v on v.dossier_number = d.dossier_number
+    left join paid as p on p.dossier_number = d.dossier_number
+    left join invoiced as i on i.dossier_number = d.dossier_number
+    left join schedule as s on s.dossier_number = d.dossier_number and s.cumulative_due > coalesce(p.net_paid, 0)
 )
 
 select
-    d.dossier_number,
-    d.currency,
-    cast(coalesce(v.sale_total, 0) as numeric(14, 2)) as sale_total,
-    cast(coalesce(i.invoiced_amount, 0) as numeric(14, 2)) as client_invoiced_amount,
-    cast(coalesce(p.net_paid, 0) as numeric(14, 2)) as client_paid_amount,
-    cast(coalesce(p.refunded, 0) as numeric(14, 2)) as client_refunded_amount,
-    cast(coalesce(v.sale_total, 0) - coalesce(p.net_paid, 0) as numeric(14, 2)) as client_balance_due,
-    n.due_date as next_payment_due_date,
-    cast(n.amount as numeric(14, 2)) as next_payment_amount
-from dossiers as d
-left join devis as v on v.dossier_number = d.dossier_number
-left join paid as p on p.dossier_number = d.dossier_number
-left join invoiced as i on i.dossier_number = d.dossier_number
-left join next_item as n on n.dossier_number = d.dossier_number and n.rank_uncovered = 1
+    dossier_number,
+    currency,
+    cast(coalesce(sale_total, 0) as numeric(14, 2)) as sale_total,
+    cast(coalesce(invoiced_amount, 0) as numeric(14, 2)) as client_invoiced_amount,
+    cast(coalesce(net_paid, 0) as numeric(14, 2)) as client_paid_amount,
+    cast(coalesce(refunded, 0) as numeric(14, 2)) as client_refunded_amount,
+    cast(coalesce(sale_total, 0) - coalesce(net_paid, 0) as numeric(14, 2)) as client_balance_due,
+    due_date as next_payment_due_date,
+    cast(uncovered_amount as numeric(14, 2)) as next_payment_amount
+from uncovered
+where rank_uncovered = 1

@@ -9,11 +9,73 @@
     An `unmatch` that supersedes nothing withdraws the automatic match of a line to its dossier:
     that pair is not proposed again and the line is never matched automatically any more (its
     best remaining candidate is at most suggested, else the line is unmatched). Superseding the
-    withdrawal (unreconcile) gives the automatic match back. -#}
+    withdrawal (unreconcile) gives the automatic match back.
+
+    Lines nobody decided on (most of them) take their best candidate straight from the table, so a
+    reader's filter on one dossier reaches its index; the rules below run for the decided lines only
+    (docs/dbt.md, "Views read for one dossier"). -#}
 {{ config(schema='intermediate', materialized='view') }}
 
-with lines as (
+with lines as not materialized (
     select * from {{ ref('stg_app__supplier_invoice_lines') }}
+),
+
+-- Lines with a decision in force: only they need the rules below.
+decided_lines as (
+    select distinct supplier_code, invoice_number, line_number
+    from {{ ref('stg_app__reconciliation_decisions') }}
+    where is_current
+),
+
+-- A line nobody decided on is its best candidate's, automatically at or above the threshold,
+-- suggested above the floor.
+undecided as (
+    select
+        c.supplier_code, c.invoice_number, c.line_number,
+        c.dossier_number,
+        l.kind, l.invoice_date, l.currency,
+        l.amount_incl_tax,
+        c.match_method,
+        c.confidence,
+        case when c.confidence >= {{ var('matching_auto_threshold') }} then 'auto_matched' else 'suggested' end
+            as state
+    from {{ ref('int_matching_candidates') }} as c
+    inner join lines as l using (supplier_code, invoice_number, line_number)
+    where c.candidate_rank = 1
+        and c.confidence >= {{ var('matching_suggestion_floor') }}
+        and not exists (
+            select 1 from decided_lines as d
+            where d.supplier_code = c.supplier_code and d.invoice_number = c.invoice_number
+                and d.line_number = c.line_number
+        )
+),
+
+-- ... else unmatched.
+undecided_unmatched as (
+    select
+        l.supplier_code, l.invoice_number, l.line_number,
+        cast(null as text) as dossier_number,
+        l.kind, l.invoice_date, l.currency,
+        l.amount_incl_tax,
+        cast(null as text) as match_method,
+        0 as confidence,
+        'unmatched' as state
+    from lines as l
+    where not exists (
+        select 1 from {{ ref('int_matching_candidates') }} as c
+        where c.supplier_code = l.supplier_code and c.invoice_number = l.invoice_number
+            and c.line_number = l.line_number and c.candidate_rank = 1
+            and c.confidence >= {{ var('matching_suggestion_floor') }}
+    )
+        and not exists (
+            select 1 from decided_lines as d
+            where d.supplier_code = l.supplier_code and d.invoice_number = l.invoice_number
+                and d.line_number = l.line_number
+        )
+),
+
+decided_line_rows as (
+    select l.* from lines as l inner join decided_lines using (supplier_code, invoice_number, line_number)
 ),
 
 -- Per line and dossier, the latest decision still in force says what the accountant thinks.
@@ -90,6 +152,7 @@ reranked as (
 proposals as (
     select c.supplier_code, c.invoice_number, c.line_number, c.dossier_number, c.match_method, c.confidence
     from {{ ref('int_matching_candidates') }} as c
+    inner join decided_lines using (supplier_code, invoice_number, line_number)
     where c.candidate_rank = 1
         and not exists (
             select 1 from rejected_lines as rl
@@ -108,21 +171,23 @@ decided as (
     select
         l.supplier_code, l.invoice_number, l.line_number,
         m.dossier_number,
+        l.kind, l.invoice_date, l.currency,
         coalesce(m.amount_incl_tax, l.amount_incl_tax) as amount_incl_tax,
         'manual' as match_method,
         1.0 as confidence,
         'confirmed' as state
-    from lines as l
+    from decided_line_rows as l
     inner join manual as m using (supplier_code, invoice_number, line_number)
     union all
     select
         l.supplier_code, l.invoice_number, l.line_number,
         c.dossier_number,
+        l.kind, l.invoice_date, l.currency,
         l.amount_incl_tax,
         coalesce(p.match_method, 'manual'),
         1.0,
         'confirmed'
-    from lines as l
+    from decided_line_rows as l
     inner join confirmed as c using (supplier_code, invoice_number, line_number)
     left join proposals as p
         on p.supplier_code = c.supplier_code and p.invoice_number = c.invoice_number
@@ -136,6 +201,7 @@ proposed as (
             when p.confidence >= {{ var('matching_suggestion_floor') }} then p.dossier_number
             when r.dossier_number is not null then r.dossier_number
         end as dossier_number,
+        l.kind, l.invoice_date, l.currency,
         l.amount_incl_tax,
         case when p.confidence >= {{ var('matching_suggestion_floor') }} then p.match_method end as match_method,
         case when p.confidence >= {{ var('matching_suggestion_floor') }} then p.confidence else 0 end as confidence,
@@ -146,7 +212,7 @@ proposed as (
             when r.dossier_number is not null then 'rejected'
             else 'unmatched'
         end as state
-    from lines as l
+    from decided_line_rows as l
     left join proposals as p using (supplier_code, invoice_number, line_number)
     left join withdrawn_lines as w using (supplier_code, invoice_number, line_number)
     left join lateral (
@@ -164,6 +230,10 @@ proposed as (
 ),
 
 matched as (
+    select * from undecided
+    union all
+    select * from undecided_unmatched
+    union all
     select * from decided
     union all
     select * from proposed
@@ -173,11 +243,11 @@ select
     m.supplier_code,
     m.invoice_number,
     m.line_number,
-    l.kind,
-    l.invoice_date,
-    l.currency,
+    m.kind,
+    m.invoice_date,
+    m.currency,
     m.amount_incl_tax::numeric(14, 2) as amount_incl_tax,
-    (case when l.kind = 'credit_note' then -m.amount_incl_tax else m.amount_incl_tax end)::numeric(14, 2)
+    (case when m.kind = 'credit_note' then -m.amount_incl_tax else m.amount_incl_tax end)::numeric(14, 2)
         as signed_amount_incl_tax,
     m.dossier_number,
     m.match_method,
@@ -186,4 +256,3 @@ select
     -- What counts in invoiced_amount (outputs.md): a suggestion waits for an accountant.
     m.state in ('auto_matched', 'confirmed') as is_counted
 from matched as m
-inner join lines as l using (supplier_code, invoice_number, line_number)

@@ -6,53 +6,68 @@
     costs. VAT is included in the margin: VAT = margin x rate / (1 + rate). A negative margin
     carries no VAT and is not offset against another dossier's. -#}
 {%- set rate = var('margin_vat_rate') -%}
+{#- Each input is read once, so PostgreSQL inlines it and a reader's filter on one dossier reaches
+    the tables' dossier indexes (docs/dbt.md, "Views read for one dossier"): the Devis' costs and the
+    matched invoices' costs go through one union, summed per supplier then per dossier. -#}
 with dossiers as (
     select * from {{ ref('int_client__accounts') }}
 ),
 
--- Each cost view is read once (materialized): both are views over views, and read twice each, the
--- planner's guesses led it to re-run one for every row of the other (minutes on 12,000 dossiers).
-estimated_costs as materialized (
-    select * from {{ ref('int_margin__estimated_costs') }}
-),
-
-actual_costs as materialized (
-    select * from {{ ref('int_margin__actual_costs') }}
-),
-
-estimated as (
+costs as (
     select
         dossier_number,
+        supplier_code,
+        sale_total,
+        purchase_total_dossier_currency as estimated,
+        case when performed_in_eu then purchase_total_dossier_currency else 0 end as estimated_eu,
+        purchase_total <> 0 as expects_invoice,
+        cast(null as numeric) as actual,
+        cast(null as numeric) as actual_eu,
+        false as invoiced
+    from {{ ref('int_margin__estimated_costs') }}
+    union all
+    select
+        dossier_number,
+        supplier_code,
+        0,
+        0,
+        0,
+        false,
+        amount_dossier_currency,
+        eu_amount_dossier_currency,
+        true
+    from {{ ref('int_margin__actual_costs') }}
+),
+
+by_supplier as (
+    select
+        dossier_number,
+        supplier_code,
         sum(sale_total) as sale_total,
-        sum(purchase_total_dossier_currency) as purchase_total,
-        sum(case when performed_in_eu then purchase_total_dossier_currency else 0 end) as purchase_total_eu
-    from estimated_costs
-    group by dossier_number
-),
-
-actual as (
-    select
-        dossier_number,
-        sum(amount_dossier_currency) as purchase_total,
-        sum(eu_amount_dossier_currency) as purchase_total_eu
-    from actual_costs
-    group by dossier_number
+        sum(estimated) as estimated,
+        sum(estimated_eu) as estimated_eu,
+        sum(actual) as actual,
+        sum(actual_eu) as actual_eu,
+        bool_or(expects_invoice) as expects_invoice,
+        bool_or(invoiced) as invoiced
+    from costs
+    group by dossier_number, supplier_code
 ),
 
 -- The actual margin is the one to use once every supplier the Devis expects something from has
 -- invoiced the dossier; before that it would count only part of the costs.
-suppliers_waited_for as (
-    select e.dossier_number, count(*) as suppliers_not_invoiced
-    from (
-        select distinct dossier_number, supplier_code
-        from estimated_costs
-        where purchase_total <> 0
-    ) as e
-    left join (
-        select distinct dossier_number, supplier_code from actual_costs
-    ) as a on a.dossier_number = e.dossier_number and a.supplier_code = e.supplier_code
-    where a.dossier_number is null
-    group by e.dossier_number
+by_dossier as (
+    select
+        dossier_number,
+        sum(sale_total) as sale_total,
+        sum(estimated) as purchase_total,
+        sum(estimated_eu) as purchase_total_eu,
+        sum(actual) as purchase_total_actual,
+        sum(actual_eu) as purchase_total_eu_actual,
+        bool_or(invoiced) as has_actual_costs,
+        count(*) filter (where expects_invoice and (not invoiced or supplier_code is null)) as suppliers_not_invoiced
+    from by_supplier
+    group by dossier_number
 ),
 
 -- The estimate counts as soon as a deposit is received: any money-moving payment.
@@ -67,18 +82,16 @@ figures as (
         d.dossier_number,
         d.currency,
         d.destination_in_eu,
-        coalesce(e.sale_total, 0) as sale_total,
-        coalesce(e.purchase_total, 0) as purchase_total_estimated,
-        coalesce(e.purchase_total_eu, 0) as purchase_total_eu_estimated,
-        a.purchase_total as purchase_total_actual,
-        a.purchase_total_eu as purchase_total_eu_actual,
+        coalesce(c.sale_total, 0) as sale_total,
+        coalesce(c.purchase_total, 0) as purchase_total_estimated,
+        coalesce(c.purchase_total_eu, 0) as purchase_total_eu_estimated,
+        c.purchase_total_actual,
+        c.purchase_total_eu_actual,
         p.dossier_number is not null as has_deposit,
-        a.dossier_number is not null as has_actual_costs,
-        a.dossier_number is not null and w.dossier_number is null as is_fully_invoiced
+        coalesce(c.has_actual_costs, false) as has_actual_costs,
+        coalesce(c.has_actual_costs and c.suppliers_not_invoiced = 0, false) as is_fully_invoiced
     from dossiers as d
-    left join estimated as e on e.dossier_number = d.dossier_number
-    left join actual as a on a.dossier_number = d.dossier_number
-    left join suppliers_waited_for as w on w.dossier_number = d.dossier_number
+    left join by_dossier as c on c.dossier_number = d.dossier_number
     left join deposits as p on p.dossier_number = d.dossier_number
 ),
 

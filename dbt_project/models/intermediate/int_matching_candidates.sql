@@ -17,7 +17,10 @@
 {{ config(
     schema='intermediate',
     materialized='table',
-    indexes=[{'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']}],
+    indexes=[
+        {'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']},
+        {'columns': ['dossier_number', 'candidate_rank']},
+    ],
     pre_hook="set local enable_nestloop = off"
 ) }}
 
