@@ -1,8 +1,10 @@
 """The dbt project as Dagster assets; its tests run as asset checks."""
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,17 @@ from pipelines.resources import Database, Dbt
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # The production build: models, seeds and data tests; unit tests are CI's (docs/dbt.md).
 BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+# The day of the week whose build checks every dossier's rows of the per-dossier views; the other
+# days' builds check the dossiers changed since the last one (docs/dbt.md, "Daily checks").
+FULL_CHECKS_WEEKDAY = 6  # Sunday
+
+
+def build_args(day: date) -> list[str]:
+    """The day's `dbt build` arguments: on FULL_CHECKS_WEEKDAY, every dossier's rows are checked,
+    rows no write named included (a supplier's currency, a new rate, a date falling due)."""
+    if day.weekday() != FULL_CHECKS_WEEKDAY:
+        return list(BUILD_ARGS)
+    return [*BUILD_ARGS, "--vars", json.dumps({"mart_checks_all": True})]
 
 
 def _sources_changed_since(manifest: Path) -> bool:
@@ -74,4 +87,5 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: Dbt, database: Database) 
     Unit tests (`unit_tests:`, fixed inputs, they test the SQL not the day's data) run in `make
     test` (tests/pipelines/test_dbt_unit_tests.py), not in every production build (docs/dbt.md)."""
     with dbt.connected_to(database.resolved_url()):
-        yield from dbt.cli(BUILD_ARGS, context=context).stream()
+        args = build_args(date.fromisoformat(context.partition_key))
+        yield from dbt.cli(args, context=context).stream()

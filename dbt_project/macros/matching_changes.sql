@@ -17,12 +17,17 @@
     {%- elif changed | length == 0 -%}
         false
     {%- else -%}
-        {{ column }} = any(array[
-        {%- for number in changed -%}
-            '{{ number | replace("'", "''") }}'{{ "," if not loop.last }}
-        {%- endfor -%}
-        ]::text[])
+        {{ column }} = any({{ text_array(changed) }})
     {%- endif -%}
+{%- endmacro %}
+
+{#- `values` as a constant text[] literal. -#}
+{% macro text_array(values) -%}
+    array[
+    {%- for value in values -%}
+        '{{ value | replace("'", "''") }}'{{ "," if not loop.last }}
+    {%- endfor -%}
+    ]::text[]
 {%- endmacro %}
 
 {#- The snapshot's distinct dossier numbers, or none for "every dossier" (and at parse time). -#}

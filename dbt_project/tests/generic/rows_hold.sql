@@ -12,8 +12,13 @@
     Returns the rows that disagree, one per offending row and rule: `rule`, `column_name`, `value`
     (the offending value or key; null for not_null; keys with a null part are not compared, as in
     dbt's unique test), so a failure says which column broke which rule.
+
+    With `scope_column` (a per-dossier view's dossier number), a daily build checks only the rows
+    of the dossiers changed since the last build (macro mart_changed_dossiers; docs/dbt.md, "Daily
+    checks of the changed dossiers"), each read through the view for that dossier alone; a full
+    build, all of them. `scope_dossiers` names the dossiers instead (the test of this test).
 -#}
-{% test rows_hold(model, not_null=[], unique=[], accepted_values={}) %}
+{% test rows_hold(model, not_null=[], unique=[], accepted_values={}, scope_column=none, scope_dossiers=none) %}
 {%- set keys = [] -%}
 {%- for item in unique -%}{%- do keys.append([item] if item is string else item) -%}{%- endfor -%}
 {%- set columns = [] -%}
@@ -43,8 +48,24 @@
         ~ " from checked where " ~ column ~ "::text not in (" ~ quoted | join(', ') ~ ")"
     ) -%}
 {%- endfor -%}
+{%- set dossiers = none -%}
+{%- if scope_column %}
+-- depends_on: {{ ref('int_mart_changes') }}
+-- depends_on: {{ ref('int_matching_candidates') }}
+{%- set dossiers = scope_dossiers if scope_dossiers is not none else mart_changed_dossiers() -%}
+{%- endif %}
 with checked as materialized (
+{%- if dossiers is none %}
     select {{ columns | join(', ') }} from {{ model }}
+{%- else %}
+    select checked_view.* from unnest({{ text_array(dossiers) }}) as scope (scope_dossier)
+    cross join lateral (
+        -- offset 0 keeps this a query per dossier: flattened into a join, the view would be
+        -- computed for every dossier and hashed (as slow as the whole view).
+        select {{ columns | join(', ') }} from {{ model }} where {{ scope_column }} = scope.scope_dossier
+        offset 0
+    ) as checked_view
+{%- endif %}
 )
 {{ checks | join('\nunion all\n') }}
 {% endtest %}

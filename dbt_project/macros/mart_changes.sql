@@ -1,0 +1,30 @@
+{#- Daily checks of the changed dossiers (docs/dbt.md): the dossiers whose rows of the per-dossier
+    views a build checks, or none for "every dossier". Every dossier on a full build
+    (`--full-refresh`), with var('mart_checks_all') (the pipeline's weekly build), when the snapshot (int_mart_changes) holds an `everything` row, and when
+    more than var('mart_checks_max_share') of the dossiers changed: reading each changed dossier
+    costs more than reading the whole views then. A logged supplier invoice line stands for the
+    dossier the matching gives it (its first candidate) and those its decisions name. -#}
+{% macro mart_changed_dossiers() -%}
+    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set changes = ref('int_mart_changes') -%}
+    {%- set everything = run_query("select coalesce(bool_or(everything), false) from " ~ changes) -%}
+    {%- if everything.columns[0].values()[0] -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set limit = run_query(
+        "select ceil(count(*) * " ~ var('mart_checks_max_share') ~ ")::bigint from " ~ source('app', 'dossiers')
+    ).columns[0].values()[0] | int -%}
+    {%- set numbers = run_query(
+        "select dossier_number from " ~ changes ~ " where dossier_number is not null"
+        ~ " union select c.dossier_number from " ~ changes ~ " as m"
+        ~ " join " ~ ref('int_matching_candidates') ~ " as c"
+        ~ " using (supplier_code, invoice_number, line_number) where c.candidate_rank = 1"
+        ~ " union select d.dossier_number from " ~ changes ~ " as m"
+        ~ " join " ~ source('app', 'reconciliation_decisions') ~ " as d"
+        ~ " using (supplier_code, invoice_number, line_number)"
+        ~ " order by 1 limit " ~ (limit + 1)
+    ).columns[0].values() -%}
+    {{- return(none if numbers | length > limit else numbers) -}}
+{%- endmacro %}

@@ -1,0 +1,157 @@
+"""A daily build checks the per-dossier views' rows of the dossiers changed since the last build.
+
+The triggers of migration 0029 log what any writer changes (a payment, a traveller, an
+accountant's decision, a supplier invoice line); the build's `rows_hold` checks of the per-dossier
+views then read those dossiers only, each through the view filtered on it, and the log is emptied
+once the checks passed. The first build after the migration (the log says `everything`), a
+`--full-refresh` build and the pipeline's Sunday build check every dossier.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from factories import generated_days
+from sqlalchemy.engine import Engine
+
+from assets.dbt import BUILD_ARGS, build_args
+from backoffice.dbt_runner import run_dbt, target_path
+
+START = date(2026, 3, 2)
+BUILD = ["build", "--exclude-resource-type", "unit_test"]
+CHECK = "dossier_billing_status_rows_hold"
+RENAME = "UPDATE app.travellers SET first_name = first_name || 'e' WHERE dossier_number = :n"
+
+
+def _checked_sql() -> str:
+    (path,) = (target_path() / "run").rglob(f"{CHECK}.sql")
+    return path.read_text(encoding="utf-8")
+
+
+def _scope(sql: str) -> set[str] | None:
+    """The dossiers the check read, or None when it read the whole view."""
+    if "scope.scope_dossier" not in sql:
+        return None
+    listed = re.search(r"unnest\(array\[(.*?)\]::text\[\]\)", sql, re.S)
+    assert listed is not None
+    return set(re.findall(r"'([^']+)'", listed.group(1)))
+
+
+def _log(db: Engine) -> int:
+    with db.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM app.mart_changes")).scalar_one()
+
+
+def test_a_daily_build_checks_the_changed_dossiers_only(db: Engine, tmp_path: Path) -> None:
+    generated_days(db, tmp_path / "landing", START, 6, 12, seed=11, payments=True)
+    run_dbt(BUILD)
+    assert _scope(_checked_sql()) is None  # the migration's `everything`: every dossier
+    assert _log(db) == 0
+
+    with db.begin() as conn:
+        numbers = (
+            conn.execute(
+                sa.text("SELECT dossier_number FROM app.dossiers WHERE status = 'confirmed' ORDER BY 1 LIMIT 3")
+            )
+            .scalars()
+            .all()
+        )
+        renamed, paid, decided = numbers
+        conn.execute(sa.text(RENAME), {"n": renamed})
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.payments (payment_id, dossier_number, received_at, method, amount, currency, status,
+                       provider, origin)
+                   VALUES ('PAY-CHECK-1', :n, now(), 'transfer', 10.00, 'EUR', 'captured', 'bank', 'manual')"""
+            ),
+            {"n": paid},
+        )
+        line = conn.execute(
+            sa.text(
+                "SELECT supplier_code, invoice_number, line_number FROM app.supplier_invoice_lines "
+                "ORDER BY 1, 2, 3 LIMIT 1"
+            )
+        ).one()
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.reconciliation_decisions (supplier_code, invoice_number, line_number, decision,
+                       dossier_number, decided_by, reason)
+                   VALUES (:s, :i, :l, 'reject', :n, 'compta', 'not ours')"""
+            ),
+            {"s": line.supplier_code, "i": line.invoice_number, "l": line.line_number, "n": decided},
+        )
+        # The line's own dossier, by the matching: its first candidate.
+        matched = (
+            conn.execute(
+                sa.text(
+                    """SELECT dossier_number FROM intermediate.int_matching_candidates
+                   WHERE supplier_code = :s AND invoice_number = :i AND line_number = :l AND candidate_rank = 1"""
+                ),
+                {"s": line.supplier_code, "i": line.invoice_number, "l": line.line_number},
+            )
+            .scalars()
+            .all()
+        )
+    assert _log(db) > 0
+
+    run_dbt(BUILD)
+    # A decision is logged by its line: the dossiers its decisions name and the one it was matched to.
+    assert _scope(_checked_sql()) == {renamed, paid, decided, *matched}
+    assert _log(db) == 0
+    with db.connect() as conn:
+        applied = conn.execute(sa.text("SELECT * FROM intermediate.int_mart_changes_applied")).one()
+    assert not applied.everything and (applied.dossiers, applied.invoice_lines) == (2, 1)
+
+    # A new supplier invoice's line stands for the dossier the matching gives it: a copy of that line.
+    key = {"s": line.supplier_code, "i": line.invoice_number, "l": line.line_number}
+    with db.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoices (supplier_code, invoice_number, kind, invoice_date, due_date,
+                       currency, sha256, source_file)
+                   SELECT supplier_code, invoice_number || '-BIS', kind, invoice_date, due_date, currency, sha256,
+                          source_file
+                   FROM app.supplier_invoices WHERE supplier_code = :s AND invoice_number = :i"""
+            ),
+            key,
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoice_lines
+                   SELECT supplier_code, invoice_number || '-BIS', 1, reference, description, amount_excl_tax,
+                          vat_rate, amount_incl_tax
+                   FROM app.supplier_invoice_lines
+                   WHERE supplier_code = :s AND invoice_number = :i AND line_number = :l"""
+            ),
+            key,
+        )
+    run_dbt(BUILD)
+    scope = _scope(_checked_sql())
+    with db.connect() as conn:
+        copy_matched = (
+            conn.execute(
+                sa.text(
+                    """SELECT dossier_number FROM intermediate.int_matching_candidates
+                       WHERE supplier_code = :s AND invoice_number = :i || '-BIS' AND candidate_rank = 1"""
+                ),
+                key,
+            )
+            .scalars()
+            .all()
+        )
+    assert copy_matched and scope == set(copy_matched)
+
+    run_dbt(["build", "--full-refresh", "--select", CHECK])
+    assert _scope(_checked_sql()) is None
+
+    # The pipeline's Sunday build checks every dossier, the other days' the changed ones.
+    with db.begin() as conn:
+        conn.execute(sa.text(RENAME), {"n": renamed})
+    assert build_args(date(2026, 11, 27)) == BUILD_ARGS
+    run_dbt([*build_args(date(2026, 11, 27)), "--select", "int_mart_changes", CHECK])  # a new snapshot
+    assert _scope(_checked_sql()) == {renamed}
+    run_dbt([*build_args(date(2026, 11, 29)), "--select", "int_mart_changes", CHECK])
+    assert _scope(_checked_sql()) is None
