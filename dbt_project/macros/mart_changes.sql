@@ -28,3 +28,19 @@
     ).columns[0].values() -%}
     {{- return(none if numbers | length > limit else numbers) -}}
 {%- endmacro %}
+
+{#- `columns` of `relation`'s rows whose `column` is one of `dossiers` (every row when none), each
+    dossier read through the relation filtered on it: the per-dossier views serve that filter from
+    their indexes ("Views read for one dossier"). offset 0 keeps it a query per dossier: flattened
+    into a join, the view would be computed for every dossier and hashed (as slow as the whole
+    view), and `column = any(array[...])` does not reach the tables under the views' joins. -#}
+{% macro rows_of_dossiers(relation, columns, column, dossiers) -%}
+    {%- if dossiers is none -%}
+    select {{ columns | join(', ') }} from {{ relation }}
+    {%- else -%}
+    select dossier_rows.* from unnest({{ text_array(dossiers) }}) as scope (scope_dossier)
+    cross join lateral (
+        select {{ columns | join(', ') }} from {{ relation }} where {{ column }} = scope.scope_dossier offset 0
+    ) as dossier_rows
+    {%- endif -%}
+{%- endmacro %}

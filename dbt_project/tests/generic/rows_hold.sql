@@ -55,17 +55,7 @@
 {%- set dossiers = scope_dossiers if scope_dossiers is not none else mart_changed_dossiers() -%}
 {%- endif %}
 with checked as materialized (
-{%- if dossiers is none %}
-    select {{ columns | join(', ') }} from {{ model }}
-{%- else %}
-    select checked_view.* from unnest({{ text_array(dossiers) }}) as scope (scope_dossier)
-    cross join lateral (
-        -- offset 0 keeps this a query per dossier: flattened into a join, the view would be
-        -- computed for every dossier and hashed (as slow as the whole view).
-        select {{ columns | join(', ') }} from {{ model }} where {{ scope_column }} = scope.scope_dossier
-        offset 0
-    ) as checked_view
-{%- endif %}
+    {{ rows_of_dossiers(model, columns, scope_column, dossiers) }}
 )
 {{ checks | join('\nunion all\n') }}
 {% endtest %}
