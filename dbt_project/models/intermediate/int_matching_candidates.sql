@@ -198,28 +198,20 @@ amount_targets as (
     where cancelled
 ),
 
--- Every dossier holding the line's amount as an open one, and whether the invoice date fits it.
--- All of them are read (an open amount is a clue, and with a name it makes two); those where the
--- amount is the only evidence are cut down to the first few below (amount_only).
+-- Every dossier the invoice date fits holding the line's amount as an open one (an open amount is a
+-- clue, and with a name it makes two). Those the date does not fit are no clue and their names do
+-- not count (the name lookups read the same window): they are only read below where they can
+-- matter, for the dossiers found another way and to fill up a line's alike candidates. At 300,000
+-- dossiers they were 53 % of the 2.6 M open-amount pairs (docs/dbt.md, "Alike candidates").
 by_amount as (
-    select
-        p.supplier_code,
-        p.invoice_number,
-        p.line_number,
-        p.dossier_number,
-        coalesce(p.invoice_date between k.booked_on - 3 and k.last_date + {{ var('matching_days_after_service') }}, false)
-            as plausible,
-        k.dossier_number is not null as in_dossier,
-        k.booked_on
-    from (
-        select distinct l.supplier_code, l.invoice_number, l.line_number, l.invoice_date, a.dossier_number
-        from open_lines as l
-        inner join amount_targets as a
-            on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
-            and a.amount = l.amount_incl_tax
-    ) as p
-    left join {{ ref('int_matching_dossier_keys') }} as k
-        on k.dossier_number = p.dossier_number and k.supplier_code = p.supplier_code
+    select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number, k.booked_on
+    from open_lines as l
+    inner join amount_targets as a
+        on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
+        and a.amount = l.amount_incl_tax
+    inner join {{ ref('int_matching_dossier_keys') }} as k
+        on k.dossier_number = a.dossier_number and k.supplier_code = a.supplier_code
+    where l.invoice_date between k.booked_on - 3 and k.last_date + {{ var('matching_days_after_service') }}
 ),
 
 -- Suppliers that invoice dossier by dossier: a line with a useless reference belongs to the
@@ -380,44 +372,103 @@ other_pairs as (
     select supplier_code, invoice_number, line_number, dossier_number from by_sibling
 ),
 
+-- A dossier found another way that holds the line's amount as an open one, the date fitting or not.
+amount_on_other as (
+    select distinct o.supplier_code, o.invoice_number, o.line_number, o.dossier_number
+    from other_pairs as o
+    inner join open_lines as l using (supplier_code, invoice_number, line_number)
+    inner join amount_targets as a
+        on a.dossier_number = o.dossier_number and a.supplier_code = l.supplier_code
+        and a.currency = l.currency and a.kind = l.kind and a.amount = l.amount_incl_tax
+),
+
 -- A common amount is open in many dossiers of a supplier (27 a line on average at 300,000
 -- dossiers), and those where it is the only evidence are alike: one clue (none when the date does
 -- not fit), the same score, never telling when there are two. As for a last name alone, only
--- var('matching_alike_candidates') of them are kept: those the date fits first, then the most
--- recently booked before the invoice. The confidence of the line's first candidate is the same
--- as with all of them (docs/dbt.md, "Alike candidates").
+-- var('matching_alike_candidates') of them are kept: those the date fits first, the most recently
+-- booked before the invoice first; then, for a line with fewer, those it does not fit, a dossier
+-- with a service of the supplier first, the most recently booked first. The confidence of the
+-- line's first candidate is the same as with all of them (docs/dbt.md, "Alike candidates").
+fitting_alike as (
+    select
+        a.supplier_code,
+        a.invoice_number,
+        a.line_number,
+        a.dossier_number,
+        row_number() over (
+            partition by a.supplier_code, a.invoice_number, a.line_number
+            order by a.booked_on desc, a.dossier_number desc
+        ) as nth
+    from by_amount as a
+    where not exists (
+        select 1 from other_pairs as o
+        where o.supplier_code = a.supplier_code and o.invoice_number = a.invoice_number
+            and o.line_number = a.line_number and o.dossier_number = a.dossier_number
+    )
+),
+
+-- Open lines with fewer fitting alike candidates than are kept, and how many they have.
+short_lines as (
+    select l.supplier_code, l.invoice_number, l.line_number, l.invoice_date, l.currency, l.kind,
+        l.amount_incl_tax, coalesce(f.fitting, 0) as fitting
+    from open_lines as l
+    left join (
+        select supplier_code, invoice_number, line_number, count(*) as fitting
+        from fitting_alike
+        group by supplier_code, invoice_number, line_number
+    ) as f using (supplier_code, invoice_number, line_number)
+    where coalesce(f.fitting, 0) < {{ var('matching_alike_candidates') }}
+),
+
+unfitting_alike as (
+    select
+        p.supplier_code,
+        p.invoice_number,
+        p.line_number,
+        p.dossier_number,
+        p.fitting,
+        row_number() over (
+            partition by p.supplier_code, p.invoice_number, p.line_number
+            order by k.dossier_number is not null desc, k.booked_on desc nulls last, p.dossier_number desc
+        ) as nth
+    from (
+        select distinct s.supplier_code, s.invoice_number, s.line_number, s.invoice_date, s.fitting, a.dossier_number
+        from short_lines as s
+        inner join amount_targets as a
+            on a.supplier_code = s.supplier_code and a.currency = s.currency and a.kind = s.kind
+            and a.amount = s.amount_incl_tax
+    ) as p
+    left join {{ ref('int_matching_dossier_keys') }} as k
+        on k.dossier_number = p.dossier_number and k.supplier_code = p.supplier_code
+    where not coalesce(
+            p.invoice_date between k.booked_on - 3 and k.last_date + {{ var('matching_days_after_service') }}, false
+        )
+        and not exists (
+            select 1 from other_pairs as o
+            where o.supplier_code = p.supplier_code and o.invoice_number = p.invoice_number
+                and o.line_number = p.line_number and o.dossier_number = p.dossier_number
+        )
+),
+
 amount_only as (
     select supplier_code, invoice_number, line_number, dossier_number
-    from (
-        select
-            a.supplier_code,
-            a.invoice_number,
-            a.line_number,
-            a.dossier_number,
-            row_number() over (
-                partition by a.supplier_code, a.invoice_number, a.line_number
-                order by a.plausible desc, a.in_dossier desc, a.booked_on desc nulls last, a.dossier_number desc
-            ) as nth
-        from by_amount as a
-        where not exists (
-            select 1 from other_pairs as o
-            where o.supplier_code = a.supplier_code and o.invoice_number = a.invoice_number
-                and o.line_number = a.line_number and o.dossier_number = a.dossier_number
-        )
-    ) as ranked_amounts
+    from fitting_alike
     where nth <= {{ var('matching_alike_candidates') }}
+    union all
+    select supplier_code, invoice_number, line_number, dossier_number
+    from unfitting_alike
+    where nth <= {{ var('matching_alike_candidates') }} - fitting
 ),
 
 amount_kept as (
-    select a.supplier_code, a.invoice_number, a.line_number, a.dossier_number
-    from by_amount as a
-    inner join other_pairs as o using (supplier_code, invoice_number, line_number, dossier_number)
+    select supplier_code, invoice_number, line_number, dossier_number from amount_on_other
     union all
     select supplier_code, invoice_number, line_number, dossier_number from amount_only
 ),
 
--- Every dossier found for a line so far. One relation on the whole key: the held lookup below
--- reads past them, and an anti-join on part of the key rescanned hundreds of millions of rows.
+-- Every dossier found for a line so far that the held lookup below may meet (it reads only dossiers
+-- the date fits, so open amounts the date does not fit are left out): it reads past them. One
+-- relation on the whole key: an anti-join on part of the key rescanned hundreds of millions of rows.
 known_pairs as (
     select supplier_code, invoice_number, line_number, dossier_number from other_pairs
     union
@@ -480,7 +531,7 @@ held_only as (
 amount_holders as (
     select supplier_code, invoice_number, line_number, least(2, count(distinct dossier_number)) as amount_holders
     from (
-        select supplier_code, invoice_number, line_number, dossier_number from by_amount where plausible
+        select supplier_code, invoice_number, line_number, dossier_number from by_amount
         union all
         select supplier_code, invoice_number, line_number, dossier_number from held
     ) as h
