@@ -3,7 +3,9 @@
     key), so looking up the readings of a mistyped dossier number in int_matching_candidates is an
     index lookup within the supplier, not a comparison with every dossier. Incremental by dossier:
     a build recomputes the dossiers whose services or dossier row changed
-    (macros/matching_changes.sql). -#}
+    (macros/matching_changes.sql). Analysed once built: int_matching_candidates, planned against a
+    freshly built table without statistics, took 764 s instead of ~30 s in a full build at 100,000
+    dossiers (2026-11-27). -#}
 -- depends_on: {{ ref('int_matching_changes') }}
 {{ config(
     schema='intermediate',
@@ -13,7 +15,8 @@
     indexes=[
         {'columns': ['supplier_code', 'dossier_number'], 'unique': true},
         {'columns': ['supplier_code', 'dossier_key']},
-    ]
+    ],
+    post_hook="analyze {{ this }}"
 ) }}
 
 select

@@ -11,7 +11,8 @@
     letters are left out: no word of a reference is looked up under them. Names are normalised once
     per traveller (materialised), then copied to each supplier of the dossier. Incremental by
     dossier: a build recomputes the dossiers whose travellers, services or dossier row changed
-    (macros/matching_changes.sql); every row depends on its dossier's only. -#}
+    (macros/matching_changes.sql); every row depends on its dossier's only. Analysed once built,
+    as int_matching_dossier_keys is (int_matching_candidates is planned on its statistics). -#}
 -- depends_on: {{ ref('int_matching_changes') }}
 {{ config(
     schema='intermediate',
@@ -22,7 +23,8 @@
         {'columns': ['supplier_code', 'last_token', 'is_first_of_name', 'booked_on', 'dossier_number']},
         {'columns': ['supplier_code', 'last_token', 'first_token']},
         {'columns': ['dossier_number', 'supplier_code']},
-    ]
+    ],
+    post_hook="analyze {{ this }}"
 ) }}
 
 with normalised as materialized (
