@@ -15,7 +15,10 @@
     hash and merge joins instead: 87 s -> 57 s at 100,000 dossiers (docs/dbt.md). SET LOCAL: the
     hook runs in the model's transaction and ends with it. Analysed once built: the matching view
     reads it at once, and planned on a table without statistics its check took 36 s instead of
-    4 s at 300,000 dossiers. -#}
+    4 s at 300,000 dossiers. No bitmap scans: the lateral last-name lookup must walk its index
+    newest first and stop after the few it keeps; the planner, guessing the name filter
+    selective, read every dossier of the name booked before the invoice and sorted them instead
+    (13 s -> 1.2 s at 100,000 dossiers, 77,900 lookups; docs/dbt.md). -#}
 {{ config(
     schema='intermediate',
     materialized='table',
@@ -23,7 +26,7 @@
         {'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']},
         {'columns': ['dossier_number', 'candidate_rank']},
     ],
-    pre_hook="set local enable_nestloop = off",
+    pre_hook=["set local enable_nestloop = off", "set local enable_bitmapscan = off"],
     post_hook="analyze {{ this }}"
 ) }}
 
