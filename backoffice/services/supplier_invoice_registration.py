@@ -12,7 +12,9 @@ interleave.
 New lines reach matching at once: after the commit, their candidates are computed by the dbt
 model int_matching_candidates itself (compiled by dbt once per process, run for the new invoices
 only and added to its table), so the marts show them automatic, suggested or unmatched right away
-(docs/supplier_invoices.md).
+(docs/supplier_invoices.md). The amounts still open per dossier (int_matching_open_amounts) are the
+last build's: what the new invoice's own lines invoice closes its dossiers' amounts at the next
+build, which may then suggest the new invoice's other lines elsewhere.
 """
 
 from __future__ import annotations
@@ -388,6 +390,7 @@ def register_file(uow: UnitOfWork, actor: Actor, *, filename: str, data: bytes, 
 # ---------------------------------------------------------------- matching the new lines
 
 MODEL = "int_matching_candidates"
+READS = ("int_matching_open_amounts",)  # the tables of the last build the model reads besides its own
 MODEL_FILES = (
     DBT_PROJECT_DIR / "dbt_project.yml",
     DBT_PROJECT_DIR / "models" / "intermediate" / f"{MODEL}.sql",
@@ -431,8 +434,9 @@ def refresh_candidates(invoices: list[tuple[str, str]], database_url: str | None
         select = candidate_sql(url)
         engine = owner_engine(url)
         with engine.begin() as conn:
-            if conn.execute(sa.text(f"SELECT to_regclass('intermediate.{MODEL}')")).scalar() is None:
-                return False
+            for table in (MODEL, *READS):
+                if conn.execute(sa.text(f"SELECT to_regclass('intermediate.{table}')")).scalar() is None:
+                    return False
             columns = ", ".join(
                 f'"{c}"'
                 for c in conn.execute(

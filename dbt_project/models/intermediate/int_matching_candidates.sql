@@ -30,77 +30,7 @@
     post_hook="analyze {{ this }}"
 ) }}
 
-with lines as (
-    select
-        supplier_code,
-        invoice_number,
-        line_number,
-        kind,
-        invoice_date,
-        currency,
-        reference,
-        amount_incl_tax,
-        -- Spaces, dashes and slashes vary from one supplier's system to the next.
-        upper(regexp_replace(coalesce(reference, ''), '[^A-Za-z0-9]', '', 'g')) as ref_norm
-    from {{ ref('stg_app__supplier_invoice_lines') }}
-),
-
--- The reference as a dossier number someone retyped: a letter O where a zero is meant (no dossier
--- number holds an O) and the two-digit year (BK-26-000123) written out. Both repairs have one
--- reading only, so what they find is as certain as a number written right.
-repaired as (
-    select
-        *,
-        regexp_replace(
-            translate(ref_norm, 'O', '0'), '{{ var("dossier_number_short_year") }}', 'BK20\1\2', 'g'
-        ) as ref_fixed
-    from lines
-),
-
-dossiers as (
-    select dossier_number, upper(regexp_replace(dossier_number, '[^A-Za-z0-9]', '', 'g')) as dossier_key
-    from {{ ref('stg_app__dossiers') }}
-),
-
--- Rule 1: a dossier number written in the reference, whatever the punctuation, as written or
--- repaired.
-rule_dossier_number as (
-    select l.supplier_code, l.invoice_number, l.line_number, d.dossier_number, bool_or(m.as_written) as as_written
-    from repaired as l
-    cross join lateral (
-        select f.found[1], true from regexp_matches(l.ref_norm, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
-        union all
-        select f.found[1], false from regexp_matches(l.ref_fixed, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
-    ) as m(found, as_written)
-    inner join dossiers as d on d.dossier_key = m.found
-    group by l.supplier_code, l.invoice_number, l.line_number, d.dossier_number
-),
-
--- Rule 2: the supplier's own booking reference, only among that supplier's services: another
--- supplier may use the same string for something else.
-rule_supplier_reference as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number, s.dossier_number
-    from lines as l
-    inner join {{ ref('stg_app__services') }} as s
-        on s.supplier_code = l.supplier_code
-        and upper(regexp_replace(s.supplier_reference, '[^A-Za-z0-9]', '', 'g')) = l.ref_norm
-    where l.ref_norm <> ''
-),
-
-rule_pairs as (
-    select supplier_code, invoice_number, line_number, dossier_number from rule_dossier_number
-    union
-    select supplier_code, invoice_number, line_number, dossier_number from rule_supplier_reference
-),
-
--- Lines a rule names exactly one dossier for: what they carry is taken as invoiced when judging
--- which amounts are still open below.
-ruled_once as (
-    select supplier_code, invoice_number, line_number, min(dossier_number) as dossier_number
-    from rule_pairs
-    group by supplier_code, invoice_number, line_number
-    having count(*) = 1
-),
+with {{ matching_rule_ctes() }},
 
 open_lines as (
     select l.*
@@ -158,63 +88,11 @@ by_near_number as (
         on sd.supplier_code = k.supplier_code and sd.dossier_key = 'BK' || k.year || k.near
 ),
 
--- What the rules already found invoiced per dossier and supplier, credit notes subtracted.
-ruled_invoiced as (
-    select r.dossier_number, l.supplier_code, l.currency,
-        sum(case when l.kind = 'credit_note' then -l.amount_incl_tax else l.amount_incl_tax end) as invoiced
-    from ruled_once as r
-    inner join lines as l using (supplier_code, invoice_number, line_number)
-    group by r.dossier_number, l.supplier_code, l.currency
-),
-
-expected as (
-    select
-        e.dossier_number,
-        e.supplier_code,
-        e.currency,
-        e.expected_amount,
-        e.expected_amount - coalesce(ri.invoiced, 0) as still_open
-    from {{ ref('int_expected__by_dossier_supplier') }} as e
-    left join ruled_invoiced as ri using (dossier_number, supplier_code, currency)
-),
-
--- Amounts a line of that supplier may carry for a dossier, in the purchase currency
--- (int_matching_dossier_amounts). An invoice: everything expected, what is still open, one service
--- or one price line, as long as the dossier is not already fully invoiced by lines the rules
--- found. A credit note: what was invoiced beyond what is expected, or a service the dossier
--- cancelled.
-amount_targets as (
-    select a.dossier_number, a.supplier_code, a.currency, 'invoice' as kind, a.amount
-    from {{ ref('int_matching_dossier_amounts') }} as a
-    inner join expected as e using (dossier_number, supplier_code, currency)
-    where a.open_if_expected and e.still_open > 0
-    union all
-    select dossier_number, supplier_code, currency, 'invoice', still_open from expected
-    where still_open > 0 and still_open < expected_amount
-    union all
-    select dossier_number, supplier_code, currency, 'credit_note', -still_open
-    from expected
-    where still_open < 0
-    union all
-    select dossier_number, supplier_code, currency, 'credit_note', amount
-    from {{ ref('int_matching_dossier_amounts') }}
-    where cancelled
-),
-
--- Every dossier the invoice date fits holding the line's amount as an open one (an open amount is a
--- clue, and with a name it makes two). Those the date does not fit are no clue and their names do
--- not count (the name lookups read the same window): they are only read below where they can
--- matter, for the dossiers found another way and to fill up a line's alike candidates. At 300,000
--- dossiers they were 53 % of the 2.6 M open-amount pairs (docs/dbt.md, "Alike candidates").
-by_amount as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number, a.dossier_number, k.booked_on
-    from open_lines as l
-    inner join amount_targets as a
-        on a.supplier_code = l.supplier_code and a.currency = l.currency and a.kind = l.kind
-        and a.amount = l.amount_incl_tax
-    inner join {{ ref('int_matching_dossier_keys') }} as k
-        on k.dossier_number = a.dossier_number and k.supplier_code = a.supplier_code
-    where l.invoice_date between k.booked_on - 3 and k.last_date + {{ var('matching_days_after_service') }}
+-- The amounts still open per dossier (int_matching_open_amounts, a table indexed per supplier,
+-- currency, kind and amount): a line's own are read per line below, the few it keeps, never all
+-- the dossiers holding a common amount (docs/dbt.md, "Open amounts read per line").
+amount_targets as not materialized (
+    select * from {{ ref('int_matching_open_amounts') }}
 ),
 
 -- Suppliers that invoice dossier by dossier: a line with a useless reference belongs to the
@@ -247,13 +125,18 @@ reference_words as (
         l.invoice_number,
         l.line_number,
         l.invoice_date,
+        l.currency,
+        l.kind,
+        l.amount_incl_tax,
         ' ' || trim(regexp_replace(app.normalise_text(l.reference), '[^a-z]+', ' ', 'g')) || ' ' as words
     from open_lines as l
     where l.reference ~ '[A-Za-z]{2}'
 ),
 
 reference_tokens as (
-    select distinct rw.supplier_code, rw.invoice_number, rw.line_number, rw.invoice_date, rw.words, t.token
+    select distinct
+        rw.supplier_code, rw.invoice_number, rw.line_number, rw.invoice_date, rw.currency, rw.kind,
+        rw.amount_incl_tax, rw.words, t.token
     from reference_words as rw
     cross join lateral regexp_split_to_table(trim(rw.words), ' ') as t(token)
     where t.token <> ''
@@ -275,14 +158,24 @@ by_full_name as (
 ),
 
 -- The last name of a dossier another clue already points at (a number one slip away, an open
--- amount, a sibling line): the name then adds to that clue. A dossier that only holds the amount
--- (not open) is no clue: its name is a last name alone, below.
+-- amount the date fits, a sibling line): the name then adds to that clue. A dossier that only
+-- holds the amount (not open) is no clue: its name is a last name alone, below.
 other_clue_pairs as (
     select supplier_code, invoice_number, line_number, dossier_number from by_near_number
     union
-    select supplier_code, invoice_number, line_number, dossier_number from by_amount
-    union
     select supplier_code, invoice_number, line_number, dossier_number from by_sibling
+),
+
+-- The open amounts with the last names of their dossiers (one row per dossier and last name), so
+-- that a line's amount and a word of its reference are one equality lookup together: a common
+-- amount and a common name each name hundreds of dossiers, both at once a few.
+amount_names as materialized (
+    select a.supplier_code, a.currency, a.kind, a.amount, a.dossier_number, n.last_token, n.last_name,
+        n.booked_on, n.last_date
+    from amount_targets as a
+    inner join {{ ref('int_matching_traveller_names') }} as n
+        on n.dossier_number = a.dossier_number and n.supplier_code = a.supplier_code
+    where n.is_first_of_name
 ),
 
 by_name_with_clue as (
@@ -295,6 +188,14 @@ by_name_with_clue as (
         on n.supplier_code = o.supplier_code and n.dossier_number = o.dossier_number
     where rw.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
         and rw.words like '% ' || n.last_name || ' %'
+    union
+    select rt.supplier_code, rt.invoice_number, rt.line_number, an.dossier_number
+    from reference_tokens as rt
+    inner join amount_names as an
+        on an.supplier_code = rt.supplier_code and an.currency = rt.currency and an.kind = rt.kind
+        and an.amount = rt.amount_incl_tax and an.last_token = rt.token
+    where rt.invoice_date between an.booked_on - 3 and an.last_date + {{ var('matching_days_after_service') }}
+        and rt.words like '% ' || an.last_name || ' %'
 ),
 
 name_known as (
@@ -385,13 +286,40 @@ amount_on_other as (
         and a.currency = l.currency and a.kind = l.kind and a.amount = l.amount_incl_tax
 ),
 
--- A common amount is open in many dossiers of a supplier (27 a line on average at 300,000
--- dossiers), and those where it is the only evidence are alike: one clue (none when the date does
--- not fit), the same score, never telling when there are two. As for a last name alone, only
--- var('matching_alike_candidates') of them are kept: those the date fits first, the most recently
--- booked before the invoice first; then, for a line with fewer, those it does not fit, a dossier
--- with a service of the supplier first, the most recently booked first. The confidence of the
--- line's first candidate is the same as with all of them (docs/dbt.md, "Alike candidates").
+other_count as (
+    select supplier_code, invoice_number, line_number, count(*) as others
+    from other_pairs
+    group by supplier_code, invoice_number, line_number
+),
+
+-- Every dossier the invoice date fits holding the line's amount as an open one (an open amount is
+-- a clue, and with a name it makes two: above), read from the index most recently booked before
+-- the invoice first, as many as can matter: var('matching_alike_candidates') past the dossiers
+-- found another way. A common amount is open in many dossiers of a supplier (27 a line on average
+-- at 300,000 dossiers, the square of the data in all), and those where it is the only evidence
+-- are alike: one clue, the same score, never telling when there are two. As for a last name
+-- alone, only var('matching_alike_candidates') of them are kept: those the date fits first, the
+-- most recently booked first; then, for a line with fewer, those it does not fit, a dossier with a
+-- service of the supplier first, the most recently booked first. The confidence of the line's
+-- first candidate is the same as with all of them (docs/dbt.md, "Alike candidates"). Dossiers
+-- the date does not fit are no clue and their names do not count: they are read only for the
+-- dossiers found another way and to fill up a line's alike candidates.
+by_amount as (
+    select l.supplier_code, l.invoice_number, l.line_number, a.dossier_number, a.booked_on
+    from open_lines as l
+    left join other_count as c using (supplier_code, invoice_number, line_number)
+    cross join lateral (
+        select o.dossier_number, o.booked_on
+        from {{ ref('int_matching_open_amounts') }} as o
+        where o.supplier_code = l.supplier_code and o.currency = l.currency and o.kind = l.kind
+            and o.amount = l.amount_incl_tax
+            and o.booked_on <= l.invoice_date + 3
+            and o.last_date >= l.invoice_date - {{ var('matching_days_after_service') }}
+        order by o.booked_on desc, o.dossier_number desc
+        limit {{ var('matching_alike_candidates') }} + coalesce(c.others, 0)
+    ) as a
+),
+
 fitting_alike as (
     select
         a.supplier_code,
@@ -410,7 +338,8 @@ fitting_alike as (
     )
 ),
 
--- Open lines with fewer fitting alike candidates than are kept, and how many they have.
+-- Open lines with fewer fitting alike candidates than are kept, and how many they have (exact
+-- below the limit: by_amount read them all).
 short_lines as (
     select l.supplier_code, l.invoice_number, l.line_number, l.invoice_date, l.currency, l.kind,
         l.amount_incl_tax, coalesce(f.fitting, 0) as fitting
@@ -469,31 +398,17 @@ amount_kept as (
     select supplier_code, invoice_number, line_number, dossier_number from amount_only
 ),
 
--- Every dossier found for a line so far that the held lookup below may meet (it reads only dossiers
--- the date fits, so open amounts the date does not fit are left out): it reads past them. One
--- relation on the whole key: an anti-join on part of the key rescanned hundreds of millions of rows.
-known_pairs as (
-    select supplier_code, invoice_number, line_number, dossier_number from other_pairs
-    union
-    select supplier_code, invoice_number, line_number, dossier_number from by_amount
-),
-
-line_known as (
-    select supplier_code, invoice_number, line_number, count(*) as known
-    from known_pairs
-    group by supplier_code, invoice_number, line_number
-),
-
 -- Dossiers the date fits that hold the line's amount, open or not (a cancelled service, one
 -- already invoiced): the line may be a late or duplicate invoice of it, so an open amount that
 -- another dossier holds is no proof. Read per line from the index, most recently booked before
 -- the invoice first, and only as many as can matter: var('matching_alike_candidates') that hold
--- it and nothing else (alike: no clue, score 0.3), past those already found. A dossier the date
--- does not fit that only holds the amount has no evidence at all (score 0): it is no candidate.
+-- it and nothing else (alike: no clue, score 0.3), past those found another way; those holding
+-- it as an open one (by_amount's) are passed over in the index scan. A dossier the date does not
+-- fit that only holds the amount has no evidence at all (score 0): it is no candidate.
 held as (
     select l.supplier_code, l.invoice_number, l.line_number, h.dossier_number, h.booked_on
     from open_lines as l
-    left join line_known as k using (supplier_code, invoice_number, line_number)
+    left join other_count as c using (supplier_code, invoice_number, line_number)
     cross join lateral (
         select a.dossier_number, a.booked_on
         from {{ ref('int_matching_dossier_amounts') }} as a
@@ -501,8 +416,13 @@ held as (
             and a.booked_on <= l.invoice_date + 3
             and a.last_date >= l.invoice_date - {{ var('matching_days_after_service') }}
             and a.held
+            and not exists (
+                select 1 from {{ ref('int_matching_open_amounts') }} as o
+                where o.supplier_code = a.supplier_code and o.currency = a.currency and o.kind = l.kind
+                    and o.amount = a.amount and o.booked_on = a.booked_on and o.dossier_number = a.dossier_number
+            )
         order by a.booked_on desc, a.dossier_number desc
-        limit {{ var('matching_alike_candidates') }} + coalesce(k.known, 0)
+        limit {{ var('matching_alike_candidates') }} + coalesce(c.others, 0)
     ) as h
 ),
 
@@ -520,23 +440,23 @@ held_only as (
             ) as nth
         from held as h
         where not exists (
-            select 1 from known_pairs as k
-            where k.supplier_code = h.supplier_code and k.invoice_number = h.invoice_number
-                and k.line_number = h.line_number and k.dossier_number = h.dossier_number
+            select 1 from other_pairs as o
+            where o.supplier_code = h.supplier_code and o.invoice_number = h.invoice_number
+                and o.line_number = h.line_number and o.dossier_number = h.dossier_number
         )
     ) as ranked_held
     where nth <= {{ var('matching_alike_candidates') }}
 ),
 
 -- How many dossiers the date fits hold the line's amount, open or not: 0, 1 or 2 (two or more,
--- all that matters: an open amount tells only when one dossier holds it). Exact up to 2: the held
--- lookup reads at least two past the open ones whenever there are.
+-- all that matters: an open amount tells only when one dossier holds it). Exact up to 2: both
+-- lookups read at least ten whenever there are, and the held one passes over the open ones.
 amount_holders as (
-    select supplier_code, invoice_number, line_number, least(2, count(distinct dossier_number)) as amount_holders
+    select supplier_code, invoice_number, line_number, least(2, count(*)) as amount_holders
     from (
-        select supplier_code, invoice_number, line_number, dossier_number from by_amount
+        select supplier_code, invoice_number, line_number from by_amount
         union all
-        select supplier_code, invoice_number, line_number, dossier_number from held
+        select supplier_code, invoice_number, line_number from held
     ) as h
     group by supplier_code, invoice_number, line_number
 ),

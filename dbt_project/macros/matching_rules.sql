@@ -1,0 +1,71 @@
+{#- The supplier invoice lines with their reference normalised, and the dossiers the rules name
+    for them: (1) a dossier number in the reference, as written or repaired when the repair has
+    one reading only; (2) the supplier's own booking reference. The CTEs `lines`, `repaired`,
+    `dossiers`, `rule_dossier_number`, `rule_supplier_reference` and `rule_pairs`, shared by
+    int_matching_candidates (the rules' candidates, the lines left to the clues) and
+    int_matching_open_amounts (what the rules already found invoiced): one definition, so both
+    read the same rules. -#}
+{% macro matching_rule_ctes() %}
+lines as (
+    select
+        supplier_code,
+        invoice_number,
+        line_number,
+        kind,
+        invoice_date,
+        currency,
+        reference,
+        amount_incl_tax,
+        -- Spaces, dashes and slashes vary from one supplier's system to the next.
+        upper(regexp_replace(coalesce(reference, ''), '[^A-Za-z0-9]', '', 'g')) as ref_norm
+    from {{ ref('stg_app__supplier_invoice_lines') }}
+),
+
+-- The reference as a dossier number someone retyped: a letter O where a zero is meant (no dossier
+-- number holds an O) and the two-digit year (BK-26-000123) written out. Both repairs have one
+-- reading only, so what they find is as certain as a number written right.
+repaired as (
+    select
+        *,
+        regexp_replace(
+            translate(ref_norm, 'O', '0'), '{{ var("dossier_number_short_year") }}', 'BK20\1\2', 'g'
+        ) as ref_fixed
+    from lines
+),
+
+dossiers as (
+    select dossier_number, upper(regexp_replace(dossier_number, '[^A-Za-z0-9]', '', 'g')) as dossier_key
+    from {{ ref('stg_app__dossiers') }}
+),
+
+-- Rule 1: a dossier number written in the reference, whatever the punctuation, as written or
+-- repaired.
+rule_dossier_number as (
+    select l.supplier_code, l.invoice_number, l.line_number, d.dossier_number, bool_or(m.as_written) as as_written
+    from repaired as l
+    cross join lateral (
+        select f.found[1], true from regexp_matches(l.ref_norm, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
+        union all
+        select f.found[1], false from regexp_matches(l.ref_fixed, '{{ var("dossier_number_pattern") }}', 'g') as f(found)
+    ) as m(found, as_written)
+    inner join dossiers as d on d.dossier_key = m.found
+    group by l.supplier_code, l.invoice_number, l.line_number, d.dossier_number
+),
+
+-- Rule 2: the supplier's own booking reference, only among that supplier's services: another
+-- supplier may use the same string for something else.
+rule_supplier_reference as (
+    select distinct l.supplier_code, l.invoice_number, l.line_number, s.dossier_number
+    from lines as l
+    inner join {{ ref('stg_app__services') }} as s
+        on s.supplier_code = l.supplier_code
+        and upper(regexp_replace(s.supplier_reference, '[^A-Za-z0-9]', '', 'g')) = l.ref_norm
+    where l.ref_norm <> ''
+),
+
+rule_pairs as (
+    select supplier_code, invoice_number, line_number, dossier_number from rule_dossier_number
+    union
+    select supplier_code, invoice_number, line_number, dossier_number from rule_supplier_reference
+)
+{%- endmacro %}
