@@ -64,9 +64,11 @@ class UnitOfWork:
             if self._conn.in_transaction():
                 self._conn.rollback()
             self._conn.close()
-        except DBAPIError:
-            # A dead connection cannot roll back; the server already has. Anything else is news.
-            if not lost:
+        except DBAPIError as cleanup:
+            # A dead connection cannot roll back; the server already has. When the block had
+            # finished (what it committed is in, the rest it meant to drop), losing the connection
+            # now loses nothing: the caller gets its result. Anything else is news.
+            if not (lost or (exc is None and connection_lost(cleanup))):
                 raise
         self._conn = None
         if lost:
