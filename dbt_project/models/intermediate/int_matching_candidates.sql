@@ -232,6 +232,15 @@ last_name_hits as (
     ) as h
 ),
 
+-- Each dossier once per line (a last name of several travellers, or found under two words), then
+-- set apart from those known above on the whole key: the anti-join on part of it (the lookup's
+-- output is ordered by line only) rescanned 909 M rows at 1,000,000 dossiers, 205 s of the model.
+last_name_dossiers as (
+    select supplier_code, invoice_number, line_number, dossier_number, max(booked_on) as booked_on
+    from last_name_hits
+    group by supplier_code, invoice_number, line_number, dossier_number
+),
+
 by_last_name_only as (
     select supplier_code, invoice_number, line_number, dossier_number
     from (
@@ -242,15 +251,14 @@ by_last_name_only as (
             h.dossier_number,
             row_number() over (
                 partition by h.supplier_code, h.invoice_number, h.line_number
-                order by max(h.booked_on) desc, h.dossier_number desc
+                order by h.booked_on desc, h.dossier_number desc
             ) as nth
-        from last_name_hits as h
+        from last_name_dossiers as h
         where not exists (
             select 1 from name_known as nk
             where nk.supplier_code = h.supplier_code and nk.invoice_number = h.invoice_number
                 and nk.line_number = h.line_number and nk.dossier_number = h.dossier_number
         )
-        group by h.supplier_code, h.invoice_number, h.line_number, h.dossier_number
     ) as ranked_names
     where nth <= {{ var('matching_alike_candidates') }}
 ),
