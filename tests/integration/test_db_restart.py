@@ -70,6 +70,13 @@ def restart(server: OwnServer, down_for: float) -> None:
     embedded.ensure_running(server.pgdata)
 
 
+def kill_session(server: OwnServer, conn: sa.Connection) -> None:
+    """End `conn`'s server session from outside, as a restart would, and wait until it is gone."""
+    pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+    with server.owner.connect() as killer:
+        killer.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+
+
 def agent(server: OwnServer, login: str) -> Actor:
     f.user(server.owner, login, "agent")
     with UnitOfWork(server.app) as uow:
@@ -199,9 +206,7 @@ def test_a_connection_lost_after_the_commit_landed_is_retried_to_one_payment(own
         # session from outside, as a server restart would, before the client reads its answer.
         if armed["after_commit"] and statement.startswith("SET LOCAL ROLE"):
             armed["after_commit"] = False
-            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            with own_server.owner.connect() as killer:
-                killer.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+            kill_session(own_server, conn)
             armed["killed"] += 1
 
     sa.event.listen(own_server.app, "commit", on_commit)
@@ -244,9 +249,7 @@ def test_a_connection_lost_once_the_action_returned_loses_nothing_and_raises_not
         # The unit of work's closing rollback, after the service's commit: kill the session first.
         if armed["after_commit"]:
             armed["after_commit"] = False
-            pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
-            with own_server.owner.connect() as killer:
-                killer.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+            kill_session(own_server, conn)
             armed["killed"] += 1
 
     sa.event.listen(own_server.app, "commit", on_commit)
