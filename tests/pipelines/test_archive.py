@@ -35,8 +35,7 @@ from pipelines.resources import Database
 START = date(2026, 1, 5)
 DAYS = 30
 FIRST, SECOND = START + timedelta(days=DAYS - 2), START + timedelta(days=DAYS - 1)
-# Ingestion posts entries validated when loaded: the journal and the export are archived on that day.
-TODAY = datetime.now(ZoneInfo("Europe/Paris")).date()
+PARIS = ZoneInfo("Europe/Paris")
 MARTS = "+dossier_billing_status +supplier_invoice_line_matches +accounting_entries +dossier_margin"
 
 BUCKET = """CASE WHEN {age} < 0 THEN 'not_due' WHEN {age} <= 30 THEN '0-30' WHEN {age} <= 60 THEN '31-60'
@@ -72,15 +71,19 @@ def test_the_archive_holds_the_marts_and_every_view_equals_postgres(
     db: Engine, database_url: str, archive_dir: Path, tmp_path: Path
 ) -> None:
     generated_days(db, tmp_path / "landing", START, DAYS, 6, seed=7, payments=True)
+    # Ingestion posts entries validated when loaded: the journal and the export are archived on
+    # that day, the accountant's (Paris) day of the load, read after it: a day taken when the module
+    # was imported failed a run that crossed midnight in Paris.
+    loaded_on = datetime.now(PARIS).date()
     run_dbt(
         ["build", "--select", MARTS, "--resource-type", "seed", "--resource-type", "model"], database_url=database_url
     )
-    export = materialize(accounting_export, TODAY, database_url)
+    export = materialize(accounting_export, loaded_on, database_url)
 
     first = materialize(archive, FIRST, database_url)
     second = materialize(archive, SECOND, database_url)
-    today = materialize(archive, TODAY, database_url)
-    assert snapshot_dates(archive_dir, "supplier_billing_status") == [FIRST, SECOND, TODAY]
+    today = materialize(archive, loaded_on, database_url)
+    assert snapshot_dates(archive_dir, "supplier_billing_status") == [FIRST, SECOND, loaded_on]
     tables = first["tables"]
     assert set(tables) == {*TABLE_NAMES, STATUS_COUNTS}
     for name, counted in [
@@ -96,25 +99,25 @@ def test_the_archive_holds_the_marts_and_every_view_equals_postgres(
     assert first["rows"] == sum(t["rows"] for t in tables.values())
     day_lines = """SELECT count(*) FROM marts.accounting_entries
                    WHERE (validated_at AT TIME ZONE 'Europe/Paris')::date = :day"""
-    for day, archived in ((FIRST, first), (SECOND, second), (TODAY, today)):
+    for day, archived in ((FIRST, first), (SECOND, second), (loaded_on, today)):
         assert archived["tables"]["accounting_entries"]["rows"] == rows(db, day_lines, day=day)[0][0], day
     assert today["tables"]["accounting_entries"]["rows"] > 0, "the loaded records are validated today"
     assert tables["export_entries"]["rows"] == second["tables"]["export_entries"]["rows"] == 0
     # The first export carries every entry validated by the end of its day.
     every_line = rows(db, "SELECT count(*) FROM marts.accounting_entries")[0][0]
     assert today["tables"]["export_entries"]["rows"] == export["lines"] == every_line > 0
-    journal = pl.read_parquet(partition_path(archive_dir, "accounting_entries", TODAY))
+    journal = pl.read_parquet(partition_path(archive_dir, "accounting_entries", loaded_on))
     assert journal["debit"].sum() == journal["credit"].sum() > 0
-    exported = pl.read_parquet(partition_path(archive_dir, "export_entries", TODAY))
+    exported = pl.read_parquet(partition_path(archive_dir, "export_entries", loaded_on))
     assert exported["exported_in"].unique().to_list() == [export["export_id"]]
     debit = sum((Decimal(t["debit"]) for t in export["totals"].values()), Decimal(0))
     assert exported["debit"].sum() == exported["credit"].sum() == debit
 
     # A re-run of a day rewrites the same bytes.
-    files = [partition_path(archive_dir, name, TODAY) for name in TABLE_NAMES]
-    files.append(status_counts_path(archive_dir, TODAY))
+    files = [partition_path(archive_dir, name, loaded_on) for name in TABLE_NAMES]
+    files.append(status_counts_path(archive_dir, loaded_on))
     before = [path.read_bytes() for path in files]
-    materialize(archive, TODAY, database_url)
+    materialize(archive, loaded_on, database_url)
     assert [path.read_bytes() for path in files] == before
     assert not list(archive_dir.rglob("*.tmp"))
 
