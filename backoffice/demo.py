@@ -18,10 +18,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from backoffice.config import Settings
+from backoffice.domain.clock import accounting_today
 
 DEMO_ACCOUNTS = (("agent", "agent"), ("senior", "senior_agent"), ("compta", "accountant"), ("admin", "admin"))
 DEMO_DAYS = 90
@@ -50,7 +51,7 @@ def load_demo_data(settings: Settings, say: Callable[[str], None]) -> None:
     from backoffice.generator import generate
     from pipelines.run import run_days
 
-    last = date.today()
+    last = accounting_today()
     first = last - timedelta(days=DEMO_DAYS - 1)
     say(f"generating {DEMO_DAYS} days of demo data into {settings.landing_dir}")
     generate(settings.landing_dir, first, DEMO_DAYS, DEMO_DOSSIERS_PER_DAY, DEMO_SEED)

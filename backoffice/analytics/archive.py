@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from backoffice.domain.clock import ACCOUNTING_TIMEZONE_NAME as TIMEZONE
+
 BATCH_ROWS = 50_000
-TIMEZONE = "Europe/Paris"  # the accountant's day, as in dbt's accounting_timezone
 
 MONEY = pa.decimal128(14, 2)
 TEXT = pa.string()

@@ -15,11 +15,12 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from backoffice.domain.clock import ACCOUNTING_TIMEZONE_NAME as TIMEZONE
+
 INVOICE = "FA"
 CREDIT_NOTE = "AV"
 # The date is read from the clock when the counter row is locked, so a number taken later is
 # never dated earlier, even across midnight; Paris, because that is the calendar of the books.
-TIMEZONE = "Europe/Paris"
 
 _TAKE = sa.text(
     f"""INSERT INTO app.invoice_counters AS c (brand, series, year, last_number, last_date)

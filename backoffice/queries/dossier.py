@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from psycopg.rows import dict_row
 from sqlalchemy.engine import Connection
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import NotFound
 from backoffice.queries.search import MONEY_MOVING
 from backoffice.services.client_invoices import ClientInvoice
@@ -341,7 +342,7 @@ def dossier_view(conn: Connection, dossier_number: str, *, today: date | None = 
     client = Client(**{f: head[f if f == "client_id" else f"client_{f}"] for f in Client.__dataclass_fields__})
     schedule = tuple(ScheduledPayment(**r) for r in rows["schedule"])
     payments = tuple(Payment(**r) for r in rows["payments"])
-    today = today or date.today()
+    today = today or accounting_today()
     return DossierView(
         summary=summary,
         client=client,

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput
 from backoffice.queries.criteria import SearchCriteria, validate
 
@@ -205,7 +206,7 @@ def search(
         raise InvalidInput("page_size", f"{page_size!r} must be between 1 and {MAX_PAGE_SIZE}")
     criteria = validate(criteria)
     now = now or datetime.now(UTC)
-    where, params = _where(criteria, today or date.today(), now)
+    where, params = _where(criteria, today or accounting_today(), now)
     direction = "DESC" if descending else "ASC"
     # dossier_number breaks ties, so paging through equal keys never repeats or skips a row.
     order = f"{SORT_KEYS[sort]} {direction} NULLS LAST, d.dossier_number {direction}"
@@ -315,7 +316,7 @@ def matching_numbers_sql(
     """SQL selecting the `dossier_number` of every dossier matching `criteria` (all of them, not
     one page), with its parameters: for actions on "what the Liste shows", such as a mass
     regulation, so that the selection is exactly the agent's search."""
-    where, params = _where(validate(criteria), today or date.today(), now or datetime.now(UTC))
+    where, params = _where(validate(criteria), today or accounting_today(), now or datetime.now(UTC))
     return f"SELECT d.dossier_number FROM app.dossiers d WHERE {' AND '.join(where) or 'true'}", params
 
 

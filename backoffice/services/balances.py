@@ -32,6 +32,7 @@ from babel.numbers import format_currency
 from sqlalchemy.engine import Connection, Engine
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
 from backoffice.domain.permissions import SYSTEM, Actor
 from backoffice.mail import outbox
@@ -294,7 +295,7 @@ def _settle(conn: Connection, attempt: Attempt, outcome: Capture | Decline, acto
     if isinstance(outcome, Capture):
         # A charge of today carries the moment it was recorded; one of a past day (a catch-up run) noon UTC.
         day = attempt.attempted_on
-        received_at = datetime.now(UTC) if day == date.today() else datetime.combine(day, time(12), tzinfo=UTC)
+        received_at = datetime.now(UTC) if day == accounting_today() else datetime.combine(day, time(12), tzinfo=UTC)
         payment_id = conn.execute(
             _CAPTURED_PAYMENT, {"id": attempt.id, "received_at": received_at, "reference": outcome.reference}
         ).scalar_one()
@@ -490,7 +491,7 @@ def charge_now(
             return attempt
         uow.commit()  # a replay of a request whose outcome was never recorded: ask the provider again
     else:
-        today = date.today()
+        today = accounting_today()
         dossier, states = _due_items(uow.conn, number, today)
         if dossier is None:
             audit.refuse(uow, actor, CHARGE_NOW, number, NotFound(f"dossier {number} does not exist"))

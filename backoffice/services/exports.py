@@ -27,13 +27,13 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import ACCOUNTING_TIMEZONE
 from backoffice.domain.errors import DomainError, InvalidInput
 from backoffice.domain.permissions import SYSTEM, Actor
 from backoffice.export import companions, fec, fec_check
@@ -45,7 +45,6 @@ from backoffice.services.unit_of_work import UnitOfWork
 ACTION = "accounting_export"
 PERMISSION = "export"
 # The calendar an accounting day follows; dbt's var accounting_timezone says the same.
-ACCOUNTING_TIMEZONE = ZoneInfo("Europe/Paris")
 # Exports serialise on this advisory lock: two runs must not pick the same entries.
 _LOCK = 0x46454321
 # The scheduler and the `backoffice export` command act as the system, allowed to export.

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
@@ -153,7 +154,7 @@ def record_payment(
     """
     given_number = dossier_number if isinstance(dossier_number, str) else None
     audit.require(uow.engine, actor, RECORD, RECORD, given_number)
-    today = date.today()
+    today = accounting_today()
     try:
         request = _checked_payment(
             dossier_number, method, amount, currency, received_on, voucher_code, reference, payer_name, note, today

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from backoffice.domain import periods
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput
 from backoffice.domain.permissions import Actor
 from backoffice.services import audit, idempotency
@@ -27,7 +27,6 @@ from backoffice.services.unit_of_work import UnitOfWork
 
 ACTION = "close_period"
 PERMISSION = "close_period"
-ACCOUNTING_TIMEZONE = ZoneInfo("Europe/Paris")  # dbt's accounting_timezone: the accountant's day
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,6 @@ class ClosedPeriod:
 
 
 _COLUMNS = "id, granularity, period_start, period_end, closed_by, closed_at"
-
-
-def accounting_today() -> date:
-    return datetime.now(ACCOUNTING_TIMEZONE).date()
 
 
 def close_period(

@@ -26,6 +26,7 @@ import psycopg
 import sqlalchemy as sa
 
 from backoffice.db import sale_total
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError, InvalidInput, NotFound, StaleVersion
 from backoffice.domain.money import check_currency, parse_amount
 from backoffice.domain.permissions import Actor
@@ -501,7 +502,7 @@ def preview_mass_regulation(
     audit.require(uow.engine, actor, "mass_regulation", MASS_ACTION)
     try:
         adjustment = _adjustment(supplier_code, service_kinds, mode, purchase_value, sale_value, currency, reason)
-        duplicates = _select(uow, numbers, criteria, today or date.today())
+        duplicates = _select(uow, numbers, criteria, today or accounting_today())
     except InvalidInput as error:
         audit.refuse(uow, actor, MASS_ACTION, None, error)
     token = _plan(uow, adjustment)
@@ -566,7 +567,7 @@ def apply_mass_regulation(
         return int(earlier["regulation_id"])
     progress(0.05, "selection")
     try:
-        duplicates = _select(uow, numbers, criteria, today or date.today())
+        duplicates = _select(uow, numbers, criteria, today or accounting_today())
     except InvalidInput as error:
         audit.refuse(uow, actor, MASS_ACTION, None, error)
     progress(0.15, "plan")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import IdempotencyConflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from backoffice.domain.permissions import Actor
 from backoffice.queries.dossier import dossier_view
@@ -110,7 +112,7 @@ def test_a_back_dated_payment_keeps_its_day_and_the_schedule_states_follow(
     db: sa.Engine, price_lines_mart: None
 ) -> None:
     alice = actor(db, "alice", "agent")
-    today = date.today()
+    today = accounting_today()
     number = f.dossier(
         db,
         schedule=[
@@ -133,6 +135,35 @@ def test_a_back_dated_payment_keeps_its_day_and_the_schedule_states_follow(
     ]
 
 
+# Between them, these two zones are on another date than Paris at every hour of the day.
+@pytest.mark.parametrize("server_zone", ["Pacific/Kiritimati", "Etc/GMT+12"])
+def test_today_is_the_accountants_day_whatever_the_servers_timezone(
+    db: sa.Engine, monkeypatch: pytest.MonkeyPatch, server_zone: str
+) -> None:
+    """A payment dated the accountant's today is taken and dated that day in Paris; the day after
+    is refused as in the future. The server's own date (its TZ, or UTC) plays no part: it once
+    refused Paris's today between 23:00 and midnight UTC."""
+    alice = actor(db, "alice", "agent")
+    number = f.dossier(db)
+    monkeypatch.setenv("TZ", server_zone)
+    time.tzset()
+    try:
+        today = accounting_today()
+        with pytest.raises(InvalidInput) as refused:
+            pay(db, alice, number, received_on=(today + timedelta(days=1)).isoformat())
+        assert refused.value.field == "received_on"
+        payment_id = pay(db, alice, number, received_on=today.isoformat())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    posted = scalar(
+        db,
+        "SELECT (received_at AT TIME ZONE 'Europe/Paris')::date FROM app.payments WHERE payment_id = :p",
+        p=payment_id,
+    )
+    assert posted == today
+
+
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(db: sa.Engine) -> None:
     alice = actor(db, "alice", "agent")
     number = f.dossier(db)
@@ -144,7 +175,7 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(db: sa.Eng
         ({"method": "gift_voucher"}, "voucher_code"),
         ({"method": "gift_voucher", "voucher_code": "A B"}, "voucher_code"),
         ({"method": "cash", "voucher_code": "ABCD1234"}, "voucher_code"),
-        ({"received_on": (date.today() + timedelta(days=1)).isoformat()}, "received_on"),
+        ({"received_on": (accounting_today() + timedelta(days=1)).isoformat()}, "received_on"),
         ({"received_on": "31/12/2026"}, "received_on"),
         ({"currency": "USD"}, "currency"),
         ({"currency": "EURO"}, "currency"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import tempfile
 import zipfile
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import streamlit as st
 from ui import i18n, readers, state, widgets
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError
 from backoffice.export import fec
 from backoffice.export.delivery import configured
@@ -98,7 +99,7 @@ if exports:
 if actor.can("export"):
     st.subheader(_("Run the export of a day"))
     with st.form("exports_run"):
-        day = st.date_input(_("Day"), value=date.today() - timedelta(days=1), format="DD/MM/YYYY", key=W_RUN_DAY)
+        day = st.date_input(_("Day"), value=accounting_today() - timedelta(days=1), format="DD/MM/YYYY", key=W_RUN_DAY)
         st.caption(_("A day already exported is re-delivered with byte-identical files; nothing is exported twice."))
         if st.form_submit_button(_("Run the export")):
             try:
@@ -118,7 +119,7 @@ if actor.can("export"):
     st.subheader(_("Fiscal year FEC"))
     with st.form("exports_year"):
         year = st.number_input(
-            _("Fiscal year"), min_value=2000, max_value=2100, value=date.today().year, step=1, key=W_YEAR
+            _("Fiscal year"), min_value=2000, max_value=2100, value=accounting_today().year, step=1, key=W_YEAR
         )
         if st.form_submit_button(_("Produce the year's FEC")):
             try:

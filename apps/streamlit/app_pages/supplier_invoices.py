@@ -5,12 +5,12 @@ goes through backoffice.services.supplier_invoice_registration, which checks eve
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import streamlit as st
 from ui import i18n, readers, state, widgets
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError, InvalidInput
 from backoffice.queries.supplier_invoice_list import search_invoices, suppliers
 from backoffice.services import supplier_invoice_registration as registration
@@ -131,7 +131,7 @@ if who is not None and who.can("reconcile"):
             )
             middle = st.columns(3)
             invoice_date = middle[0].date_input(
-                _("invoice_date"), value=date.today(), format="DD/MM/YYYY", key=f"{state.W_SI}invoice_date"
+                _("invoice_date"), value=accounting_today(), format="DD/MM/YYYY", key=f"{state.W_SI}invoice_date"
             )
             due_date = middle[1].date_input(_("due_date"), value=None, format="DD/MM/YYYY", key=f"{state.W_SI}due_date")
             currency = middle[2].text_input(

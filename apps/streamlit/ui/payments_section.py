@@ -4,11 +4,10 @@ refund, and approve or refuse someone else's."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import streamlit as st
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError
 from backoffice.domain.permissions import Actor
 from backoffice.queries.dossier import DossierView
@@ -95,7 +94,7 @@ def _charges_table(view: DossierView, charges: dict[int, ItemCharges]) -> None:
 
 def _retry_forms(view: DossierView, who: Actor, charges: dict[int, ItemCharges]) -> None:
     """A "retry the charge now" button per declined card item still left to pay."""
-    left = {s.seq: s.remaining for s in schedule_states(view.schedule, view.paid_total, date.today())}
+    left = {s.seq: s.remaining for s in schedule_states(view.schedule, view.paid_total, accounting_today())}
     for item in charges.values():
         if not item.retry_allowed or left.get(item.seq, 0) <= 0:
             continue
@@ -158,7 +157,7 @@ def _tables(view: DossierView, charges: dict[int, ItemCharges]) -> None:
                 _("State"): _state_label(item.state),
                 _("Left to pay"): money(item.remaining, currency),
             }
-            for item in schedule_states(view.schedule, view.paid_total, date.today())
+            for item in schedule_states(view.schedule, view.paid_total, accounting_today())
         ],
         _("No payment schedule."),
     )
@@ -275,7 +274,7 @@ def _payment_form(view: DossierView, who: Actor) -> None:
         method = left.selectbox(_("method"), METHODS, format_func=i18n.translator(), key=state.W_PAY_METHOD)
         amount = right.text_input(_("amount"), key=state.W_PAY_AMOUNT, help=view.summary.currency)
         received_on = left.date_input(
-            _("received_on"), value=date.today(), max_value=date.today(), key=state.W_PAY_RECEIVED_ON
+            _("received_on"), value=accounting_today(), max_value=accounting_today(), key=state.W_PAY_RECEIVED_ON
         )
         voucher = right.text_input(_("voucher_code"), key=state.W_PAY_VOUCHER, help=_("Required for a gift voucher."))
         reference = left.text_input(

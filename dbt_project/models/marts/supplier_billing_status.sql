@@ -67,14 +67,14 @@ with_rates as (
         case when x.currency <> x.row_currency then (
             select r.rate_to_eur from rates as r
             where r.currency = x.currency
-                and coalesce(x.invoice_date, current_date) >= r.valid_from
-                and coalesce(x.invoice_date, current_date) < r.valid_to
+                and coalesce(x.invoice_date, {{ accounting_today() }}) >= r.valid_from
+                and coalesce(x.invoice_date, {{ accounting_today() }}) < r.valid_to
         ) end as from_rate,
         case when x.currency <> x.row_currency then (
             select r.rate_to_eur from rates as r
             where r.currency = x.row_currency
-                and coalesce(x.invoice_date, current_date) >= r.valid_from
-                and coalesce(x.invoice_date, current_date) < r.valid_to
+                and coalesce(x.invoice_date, {{ accounting_today() }}) >= r.valid_from
+                and coalesce(x.invoice_date, {{ accounting_today() }}) < r.valid_to
         ) end as to_rate
     from in_row_currency as x
 ),
