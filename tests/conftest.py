@@ -20,12 +20,11 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from factories import REFERENCE_TABLES
 from sqlalchemy.engine import Engine, make_url
 
 from backoffice.config import get_settings
 
-# Tables whose rows are reference data written by migrations, kept between tests.
-REFERENCE_TABLES = {"app.roles", "app.permissions", "app.role_permissions"}
 _STARTED_HERE = pytest.StashKey[bool]()  # whether this session started the embedded server
 
 

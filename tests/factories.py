@@ -17,9 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from backoffice.domain.clock import accounting_today
+
 DBT_MODELS = Path(__file__).resolve().parents[1] / "dbt_project" / "models"
 APP_SCRIPT = str(Path(__file__).resolve().parents[1] / "apps" / "streamlit" / "streamlit_app.py")
 PASSWORD = "correct horse battery"
+# Tables whose rows are reference data written by migrations, kept between tests.
+REFERENCE_TABLES = {"app.roles", "app.permissions", "app.role_permissions"}
 _numbers = itertools.count(1)
 _travellers = itertools.count(1)
 
@@ -50,8 +54,8 @@ def dossier(
         "channel": "web",
         "brand": "Soleil",
         "currency": "EUR",
-        "departure_date": date.today() + timedelta(days=60),
-        "return_date": date.today() + timedelta(days=67),
+        "departure_date": accounting_today() + timedelta(days=60),
+        "return_date": accounting_today() + timedelta(days=67),
         "destination": "Lisbonne",
         "destination_country": "PT",
         "client_id": f"C{n:05d}",

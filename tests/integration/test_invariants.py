@@ -22,20 +22,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections import defaultdict
-from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
 import factories as f
 import pytest
 import sqlalchemy as sa
-from conftest import REFERENCE_TABLES
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from backoffice.config import get_settings
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import DomainError
 from backoffice.domain.permissions import Actor
 from backoffice.services.client_invoices import issue_credit_note, issue_invoice
@@ -59,7 +58,9 @@ def _empty(engine: sa.Engine) -> None:
                    WHERE schemaname IN ('raw', 'app', 'audit', 'intermediate', 'marts')"""
             )
         ).scalars()
-        conn.execute(sa.text(f"TRUNCATE {', '.join(sorted(set(tables) - REFERENCE_TABLES))} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            sa.text(f"TRUNCATE {', '.join(sorted(set(tables) - f.REFERENCE_TABLES))} RESTART IDENTITY CASCADE")
+        )
 
 
 def _version(conn: sa.Connection, number: str) -> int:
@@ -286,7 +287,7 @@ class Ledger(RuleBasedStateMachine):
         if self.steps < 10:
             return  # hypothesis starts with tiny examples: the journal is checked on the real sequences
         self.totals["journal checked: done"] += 1
-        today = date.today().isoformat()
+        today = accounting_today().isoformat()
         run_dbt(["build", *ENTRIES, "--vars", f"{{accounting_as_of: '{today}'}}"], self.database_url)
         with self.engine.connect() as conn:
             unbalanced = conn.execute(
