@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from test_mail_outbox import Server
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import IdempotencyConflict, InvalidInput, NotFound, PermissionDenied, StaleVersion
 from backoffice.domain.permissions import ROLES, Actor
 from backoffice.mail.sender import deliver_due
@@ -23,7 +24,7 @@ from backoffice.services.payments import record_payment
 from backoffice.services.unit_of_work import UnitOfWork
 from backoffice.services.users import load_actor
 
-DAY = date.today()
+DAY = accounting_today()
 POLICY = RetryPolicy((1, 3, 7))
 
 

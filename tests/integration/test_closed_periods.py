@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from backoffice.db.engine import get_engine
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput, PermissionDenied
 from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
 from backoffice.domain.permissions import Actor
 from backoffice.services.payments import record_payment
 from backoffice.services.periods import (
-    accounting_today,
     close_period,
     closed_period_of,
     list_closed_periods,

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import factories as f
 import pytest
 import sqlalchemy as sa
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import NotFound
 from backoffice.queries.dossier import dossier_view
 from backoffice.services import audit
-
-TODAY = date.today()
 
 
 def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> None:
@@ -79,8 +78,8 @@ def test_every_section_of_a_dossier(db: sa.Engine, price_lines_mart: None) -> No
             {"first_name": "Zoé", "last_name": "Dupont", "kind": "child"},
         ],
         schedule=[
-            {"due_date": TODAY - timedelta(days=10), "amount": "600.00"},
-            {"due_date": TODAY + timedelta(days=20), "amount": "1700.00", "kind": "balance"},
+            {"due_date": accounting_today() - timedelta(days=10), "amount": "600.00"},
+            {"due_date": accounting_today() + timedelta(days=20), "amount": "1700.00", "kind": "balance"},
         ],
     )
     f.payment(db, number, "400.00")

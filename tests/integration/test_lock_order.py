@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +30,7 @@ import pytest
 import sqlalchemy as sa
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import ConcurrentConflict, StaleVersion
 from backoffice.domain.permissions import Actor
 from backoffice.providers import SimulatorProvider
@@ -168,7 +169,7 @@ def test_an_automatic_charge_settled_while_a_refund_holds_the_dossier_waits_inst
 ) -> None:
     """The daily run settles a charge left pending by a crash: it inserts the payment, then bumps
     the version, with no lock taken before; an agent refunds on the same dossier meanwhile."""
-    today = date.today()
+    today = accounting_today()
     number = f.dossier(
         db,
         schedule=[

@@ -9,10 +9,9 @@ import factories as f
 import pytest
 import sqlalchemy as sa
 
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput
 from backoffice.queries.search import SearchCriteria, search
-
-TODAY = date.today()
 
 
 def found(engine: sa.Engine, **criteria: object) -> set[str]:
@@ -101,11 +100,11 @@ def test_sale_amount_range_is_inclusive(db: sa.Engine) -> None:
 
 
 def test_status_brand_and_departure_window_combine(db: sa.Engine) -> None:
-    hit = f.dossier(db, status="option", brand="Soleil", departure_date=TODAY + timedelta(days=5))
-    f.dossier(db, status="confirmed", brand="Soleil", departure_date=TODAY + timedelta(days=5))
-    f.dossier(db, status="option", brand="Neige", departure_date=TODAY + timedelta(days=5))
-    f.dossier(db, status="option", brand="Soleil", departure_date=TODAY + timedelta(days=20))
-    f.dossier(db, status="option", brand="Soleil", departure_date=TODAY - timedelta(days=1))
+    hit = f.dossier(db, status="option", brand="Soleil", departure_date=accounting_today() + timedelta(days=5))
+    f.dossier(db, status="confirmed", brand="Soleil", departure_date=accounting_today() + timedelta(days=5))
+    f.dossier(db, status="option", brand="Neige", departure_date=accounting_today() + timedelta(days=5))
+    f.dossier(db, status="option", brand="Soleil", departure_date=accounting_today() + timedelta(days=20))
+    f.dossier(db, status="option", brand="Soleil", departure_date=accounting_today() - timedelta(days=1))
     assert found(db, statuses=("option",), brands=("Soleil",), departure_within_days=7) == {hit}
 
 
@@ -117,7 +116,7 @@ def test_channel_and_destination(db: sa.Engine) -> None:
 
 
 def test_balance_unpaid_compares_what_fell_due_with_what_was_paid(db: sa.Engine) -> None:
-    past, future = TODAY - timedelta(days=3), TODAY + timedelta(days=30)
+    past, future = accounting_today() - timedelta(days=3), accounting_today() + timedelta(days=30)
     unpaid = f.dossier(db, schedule=[{"due_date": past, "amount": "300.00"}])
     paid = f.dossier(db, schedule=[{"due_date": past, "amount": "300.00"}])
     f.payment(db, paid, "300.00")
@@ -287,7 +286,7 @@ def test_balance_unpaid_is_the_two_sums_on_every_day_whatever_the_schedule(db: s
 
 
 def test_arrears_follow_schedule_changes_payments_and_bulk_copies(db: sa.Engine) -> None:
-    number = f.dossier(db, schedule=[{"due_date": TODAY - timedelta(days=1), "amount": "200.00"}])
+    number = f.dossier(db, schedule=[{"due_date": accounting_today() - timedelta(days=1), "amount": "200.00"}])
     assert found(db, balance_unpaid=True) == {number}
     with db.begin() as conn:
         conn.execute(
@@ -308,7 +307,7 @@ def test_arrears_follow_schedule_changes_payments_and_bulk_copies(db: sa.Engine)
                    VALUES (:n, 1, :due, 150.00, 'deposit', 'card_on_file'),
                           (:n, 2, :due, 100.00, 'balance', 'card_on_file')"""
             ),
-            {"n": number, "due": TODAY},
+            {"n": number, "due": accounting_today()},
         )
     assert found(db, balance_unpaid=True) == {number}  # 250 due, 200 paid
     # COPY, as the bulk loaders write: one refresh for the whole statement.
@@ -318,7 +317,7 @@ def test_arrears_follow_schedule_changes_payments_and_bulk_copies(db: sa.Engine)
         with cur.copy(
             "COPY app.payment_schedule (dossier_number, seq, due_date, amount, kind, method) FROM STDIN"
         ) as c:
-            c.write("".join(f"{n}\t1\t{TODAY}\t90.00\tdeposit\tcard_on_file\n" for n in others))
+            c.write("".join(f"{n}\t1\t{accounting_today()}\t90.00\tdeposit\tcard_on_file\n" for n in others))
     assert found(db, balance_unpaid=True) == {number, *others}
     with db.connect() as conn:
         kept = conn.execute(sa.text("SELECT count(*) FROM app.dossier_arrears")).scalar_one()
@@ -328,10 +327,13 @@ def test_arrears_follow_schedule_changes_payments_and_bulk_copies(db: sa.Engine)
         with db.begin() as conn:
             conn.execute(
                 sa.text("UPDATE app.dossiers SET departure_date = :d WHERE dossier_number = :n"),
-                {"d": TODAY + timedelta(days=days), "n": number},
+                {"d": accounting_today() + timedelta(days=days), "n": number},
             )
         assert found(db, balance_unpaid=True, departure_within_days=14) - set(others) == expected
-        window = {"departure_from": TODAY + timedelta(days=days), "departure_to": TODAY + timedelta(days=days)}
+        window = {
+            "departure_from": accounting_today() + timedelta(days=days),
+            "departure_to": accounting_today() + timedelta(days=days),
+        }
         assert found(db, balance_unpaid=True, **window) - set(others) == {number}
 
 

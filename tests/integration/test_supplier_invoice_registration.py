@@ -13,7 +13,7 @@ import csv
 import io
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import factories as f
@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.errors import InvalidInput, PermissionDenied
 from backoffice.domain.periods import PeriodClosed
 from backoffice.domain.permissions import Actor
@@ -35,7 +36,7 @@ from backoffice.services import reconciliation
 from backoffice.services import supplier_invoice_registration as registration
 from backoffice.services.unit_of_work import UnitOfWork
 
-TODAY = date.today()
+TODAY = accounting_today()
 ACCOUNTANT = Actor("compta", "accountant", frozenset({"reconcile"}))
 AGENT = Actor("agent1", "agent", frozenset({"search_dossiers"}))
 SUPPLIER = Supplier(
@@ -211,7 +212,7 @@ def test_typed_invoice_registered_matched_at_once_replayed_and_conflicting(eng: 
         ({"invoice_number": " "}, "invoice_number"),
         ({"kind": "bill"}, "kind"),
         ({"invoice_date": "20/11/2026"}, "invoice_date"),
-        ({"due_date": (date.today() - timedelta(days=1)).isoformat()}, "due_date"),
+        ({"due_date": (accounting_today() - timedelta(days=1)).isoformat()}, "due_date"),
         ({"currency": "EURO"}, "currency"),
         ({"lines": []}, "lines"),
         ({"lines": [line(amount_excl_tax="12,50")]}, "lines[1].amount_excl_tax"),

@@ -4,11 +4,10 @@ view read back through DuckDB equals the same figure computed directly in Postgr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import polars as pl
@@ -30,12 +29,12 @@ from backoffice.analytics.supplier_invoice_ageing import supplier_invoice_ageing
 from backoffice.analytics.unmatched_invoice_ageing import unmatched_invoice_ageing
 from backoffice.config import get_settings
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.clock import accounting_today
 from pipelines.resources import Database
 
 START = date(2026, 1, 5)
 DAYS = 30
 FIRST, SECOND = START + timedelta(days=DAYS - 2), START + timedelta(days=DAYS - 1)
-PARIS = ZoneInfo("Europe/Paris")
 MARTS = "+dossier_billing_status +supplier_invoice_line_matches +accounting_entries +dossier_margin"
 
 BUCKET = """CASE WHEN {age} < 0 THEN 'not_due' WHEN {age} <= 30 THEN '0-30' WHEN {age} <= 60 THEN '31-60'
@@ -74,7 +73,7 @@ def test_the_archive_holds_the_marts_and_every_view_equals_postgres(
     # Ingestion posts entries validated when loaded: the journal and the export are archived on
     # that day, the accountant's (Paris) day of the load, read after it: a day taken when the module
     # was imported failed a run that crossed midnight in Paris.
-    loaded_on = datetime.now(PARIS).date()
+    loaded_on = accounting_today()
     run_dbt(
         ["build", "--select", MARTS, "--resource-type", "seed", "--resource-type", "model"], database_url=database_url
     )

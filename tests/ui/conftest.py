@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import factories as f
 import pytest
 import sqlalchemy as sa
 import streamlit as st
+
+from backoffice.domain.clock import accounting_today
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def seeded(db: sa.Engine) -> Iterator[dict[str, str]]:
         client_first_name="Jean",
         client_last_name="Dupont",
         destination="Lisbonne",
-        departure_date=date.today() + timedelta(days=10),
+        departure_date=accounting_today() + timedelta(days=10),
         sale_total="2480.00",
         services=[
             {"service_id": "F1", "kind": "flight", "supplier_code": "AIR01", "label": "Paris - Lisbonne"},
@@ -66,8 +68,8 @@ def seeded(db: sa.Engine) -> Iterator[dict[str, str]]:
             },
         ],
         schedule=[
-            {"due_date": date.today() - timedelta(days=20), "amount": "500.00"},
-            {"due_date": date.today() - timedelta(days=1), "amount": "1980.00", "kind": "balance"},
+            {"due_date": accounting_today() - timedelta(days=20), "amount": "500.00"},
+            {"due_date": accounting_today() - timedelta(days=1), "amount": "1980.00", "kind": "balance"},
         ],
     )
     f.payment(db, dupont, "500.00")

@@ -4,7 +4,6 @@ against the real database and the simulator provider."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import factories as f
 import pytest
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from test_payment_forms import PAYMENTS_TAB, open_dossier, rows
 
 from backoffice.config import get_settings
+from backoffice.domain.clock import accounting_today
 from backoffice.providers import SimulatorProvider
 from backoffice.services.balances import charge_due_balances
 
@@ -31,7 +31,7 @@ def test_a_declined_balance_is_shown_and_charged_again_by_hand(
     db: sa.Engine, seeded: dict[str, str], price_lines_mart: None, no_random_declines: None
 ) -> None:
     number = seeded["dupont"]  # balance 1980.00 by card on file, due yesterday
-    assert charge_due_balances(db, date.today(), SimulatorProvider(db, decline_rate="1")).declined == 1
+    assert charge_due_balances(db, accounting_today(), SimulatorProvider(db, decline_rate="1")).declined == 1
     at = open_dossier("alice", number)
     charges = at.tabs[PAYMENTS_TAB].dataframe[1].value
     assert list(charges["État"]) == ["refusé"]
@@ -51,8 +51,8 @@ def test_a_declined_balance_is_shown_and_charged_again_by_hand(
 def test_a_retry_declined_again_says_so_and_the_client_is_mailed(
     db: sa.Engine, seeded: dict[str, str], price_lines_mart: None, no_random_declines: None
 ) -> None:
-    number = f.dossier(db, schedule=[{"due_date": date.today(), "amount": "450.13", "kind": "balance"}])
-    charge_due_balances(db, date.today(), SimulatorProvider(db))  # .13: insufficient funds, always
+    number = f.dossier(db, schedule=[{"due_date": accounting_today(), "amount": "450.13", "kind": "balance"}])
+    charge_due_balances(db, accounting_today(), SimulatorProvider(db))  # .13: insufficient funds, always
     at = open_dossier("alice", number)
     assert [m.value for m in at.markdown if "450,13" in m.value] == [
         "Le prélèvement de 450,13\xa0€ sur la carte a été refusé."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 
 import factories as f
 import pytest
@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from test_app import log_in
 
 from backoffice.dbt_runner import run_dbt
+from backoffice.domain.clock import accounting_today
 from backoffice.domain.permissions import Actor
 from backoffice.generator.catalog import Supplier
 from backoffice.generator.supplier_invoices import Intent, InvoiceDoc
@@ -30,7 +31,7 @@ from backoffice.services.unit_of_work import UnitOfWork
 TAB = 8  # Devis, Client, Travellers, Services, Payments, Modifications, Documents, Client invoices, Supplier invoices
 PREVIEW = "FormSubmitter:supplier_invoice_form-Aperçu"
 READ_FILE = "FormSubmitter:supplier_invoice_file-Lire le fichier"
-TODAY = date.today()
+TODAY = accounting_today()
 
 
 @pytest.fixture(scope="module")
