@@ -2,10 +2,16 @@
 billing status of the dossiers it concerns. What can be searched by is `DocumentCriteria`; saved
 searches keep it (scope `client_documents` or `supplier_invoices`) like an agent's dossier search.
 
-Billing status comes from dbt's marts (views over app.*, so it is current): a client document
-shows its dossier's `supplier_status` (marts.dossier_billing_status); a supplier invoice shows,
-for each dossier its lines are matched to, the status of that (dossier, supplier) pair
-(marts.supplier_billing_status).
+Billing status is dbt's: a client document shows its dossier's `supplier_status`
+(marts.dossier_billing_status); a supplier invoice shows, for each dossier its lines are matched
+to, the status of that (dossier, supplier) pair (marts.supplier_billing_status). Those marts are
+views over app.*, current but computed for every dossier when a page names thousands (a page of
+500 supplier invoices names ~80,000 dossiers: 8 s at 100,000 dossiers). So the search reads the
+copies the last build made (intermediate.int_search__*) for the dossiers and invoices the change
+log (app.mart_changes) does not name, and the views, one dossier or invoice at a time, for those
+it names: as current as the views. Without the copies (no build yet), with an `everything` row in
+the log (a TRUNCATE, a bulk load) or more than LIVE_LIMIT dossiers changed since the build, it
+reads the views whole (docs/dbt.md, "The accountants' searches").
 """
 
 from __future__ import annotations
@@ -130,6 +136,61 @@ class DocumentRow:
     dossiers: tuple[tuple[str, str | None], ...]  # (dossier number, its billing status or None)
 
 
+LIVE_LIMIT = 5_000  # dossiers changed since the build read one by one; past it, the views whole
+COPIES = ("int_search__dossier_status", "int_search__invoice_dossiers", "int_search__pending_dossiers")
+
+# `dossier_status` and `matched` (an invoice's dossiers with their statuses): the build's copies,
+# the live views for what the change log names (each read for one dossier or invoice: the views
+# serve that from their indexes; `offset 0` keeps the filter inside the lateral one).
+_FROM_COPIES = """
+pending AS MATERIALIZED (SELECT DISTINCT dossier_number FROM intermediate.int_search__pending_dossiers),
+pending_invoices AS MATERIALIZED (
+    SELECT DISTINCT supplier_code, invoice_number FROM app.mart_changes WHERE invoice_number IS NOT NULL
+),
+dossier_status AS (
+    SELECT b.dossier_number,
+           CASE WHEN p.dossier_number IS NULL THEN b.supplier_status ELSE (
+               SELECT v.supplier_status FROM marts.dossier_billing_status AS v
+               WHERE v.dossier_number = b.dossier_number) END AS supplier_status
+    FROM intermediate.int_search__dossier_status AS b
+    LEFT JOIN pending AS p ON p.dossier_number = b.dossier_number
+    UNION ALL
+    SELECT v.dossier_number, v.supplier_status FROM pending AS p CROSS JOIN LATERAL (
+        SELECT dossier_number, supplier_status FROM marts.dossier_billing_status
+        WHERE dossier_number = p.dossier_number OFFSET 0) AS v
+    WHERE NOT EXISTS (
+        SELECT 1 FROM intermediate.int_search__dossier_status AS b WHERE b.dossier_number = p.dossier_number)
+),
+matched AS (
+    SELECT b.supplier_code, b.invoice_number, b.dossier_number,
+           CASE WHEN p.dossier_number IS NULL THEN b.status ELSE (
+               SELECT v.status FROM marts.supplier_billing_status AS v
+               WHERE v.dossier_number = b.dossier_number AND v.supplier_code = b.supplier_code) END AS status
+    FROM intermediate.int_search__invoice_dossiers AS b
+    LEFT JOIN pending AS p ON p.dossier_number = b.dossier_number
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pending_invoices AS i
+        WHERE i.supplier_code = b.supplier_code AND i.invoice_number = b.invoice_number)
+    UNION ALL
+    SELECT m.supplier_code, m.invoice_number, m.dossier_number, (
+               SELECT v.status FROM marts.supplier_billing_status AS v
+               WHERE v.dossier_number = m.dossier_number AND v.supplier_code = m.supplier_code) AS status
+    FROM pending_invoices AS i CROSS JOIN LATERAL (
+        SELECT DISTINCT supplier_code, invoice_number, dossier_number FROM marts.supplier_invoice_line_matches
+        WHERE supplier_code = i.supplier_code AND invoice_number = i.invoice_number
+            AND dossier_number IS NOT NULL OFFSET 0) AS m
+)"""
+
+_FROM_VIEWS = """
+dossier_status AS (SELECT dossier_number, supplier_status FROM marts.dossier_billing_status),
+matched AS (
+    SELECT DISTINCT m.supplier_code, m.invoice_number, m.dossier_number, s.status
+    FROM marts.supplier_invoice_line_matches AS m
+    LEFT JOIN marts.supplier_billing_status AS s
+        ON s.dossier_number = m.dossier_number AND s.supplier_code = m.supplier_code
+    WHERE m.dossier_number IS NOT NULL
+)"""
+
 _CLIENT = """
 SELECT ci.invoice_number AS number, ci.kind, ci.issue_date AS document_date,
        trim(coalesce(d.client_last_name, '') || ' ' || coalesce(d.client_first_name, '')) AS party,
@@ -137,31 +198,54 @@ SELECT ci.invoice_number AS number, ci.kind, ci.issue_date AS document_date,
        ci.currency, ci.dossier_number, b.supplier_status AS status
 FROM app.client_invoices AS ci
 JOIN app.dossiers AS d ON d.dossier_number = ci.dossier_number
-LEFT JOIN marts.dossier_billing_status AS b ON b.dossier_number = ci.dossier_number
+LEFT JOIN dossier_status AS b ON b.dossier_number = ci.dossier_number
 WHERE {where}
 """
 
 _SUPPLIER = """
-WITH invoices AS (
-    SELECT si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency,
-           sum(l.amount_incl_tax) * CASE WHEN si.kind = 'credit_note' THEN -1 ELSE 1 END AS amount
-    FROM app.supplier_invoices AS si
-    JOIN app.supplier_invoice_lines AS l USING (supplier_code, invoice_number)
-    GROUP BY si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency
-),
-matched AS (
-    SELECT DISTINCT m.supplier_code, m.invoice_number, m.dossier_number, s.status
-    FROM marts.supplier_invoice_line_matches AS m
-    LEFT JOIN marts.supplier_billing_status AS s
-        ON s.dossier_number = m.dossier_number AND s.supplier_code = m.supplier_code
-    WHERE m.dossier_number IS NOT NULL
-)
 SELECT i.invoice_number AS number, i.kind, i.invoice_date AS document_date, i.supplier_code AS party,
        i.amount, i.currency, m.dossier_number, m.status
 FROM invoices AS i
 LEFT JOIN matched AS m USING (supplier_code, invoice_number)
 WHERE {where}
 """
+
+_INVOICES = """
+invoices AS (
+    SELECT * FROM (
+        SELECT si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency,
+               sum(l.amount_incl_tax) * CASE WHEN si.kind = 'credit_note' THEN -1 ELSE 1 END AS amount
+        FROM app.supplier_invoices AS si
+        JOIN app.supplier_invoice_lines AS l USING (supplier_code, invoice_number)
+        GROUP BY si.supplier_code, si.invoice_number, si.kind, si.invoice_date, si.currency
+    ) AS i
+    {page}
+)"""
+# The page cut on the invoices themselves, before their dossiers are read, when no criterion or
+# sort is on the dossiers: an invoice names hundreds of dossiers, a page of every invoice's
+# dossiers would be read to keep 500 invoices' (the same rows: the outer query sorts and cuts again).
+_INVOICE_SORT = {"document_date": "i.invoice_date", "number": "i.invoice_number", "amount": "i.amount"}
+
+
+def _status_sources(conn: Connection) -> str:
+    """The CTEs `dossier_status` and `matched`: the build's copies with the live views for what
+    changed since, or the views whole when the copies cannot be trusted."""
+    copies = conn.execute(
+        sa.text("SELECT bool_and(to_regclass('intermediate.' || t) IS NOT NULL) FROM unnest(CAST(:t AS text[])) AS t"),
+        {"t": list(COPIES)},
+    ).scalar()
+    if not copies:
+        return _FROM_VIEWS
+    everything, changed = conn.execute(
+        sa.text(
+            """SELECT EXISTS (SELECT 1 FROM app.mart_changes WHERE everything),
+                      (SELECT count(*) FROM (SELECT 1 FROM intermediate.int_search__pending_dossiers
+                                             LIMIT :limit + 1) AS p)"""
+        ),
+        {"limit": LIVE_LIMIT},
+    ).one()
+    return _FROM_VIEWS if everything or changed > LIVE_LIMIT else _FROM_COPIES
+
 
 _SORT = {
     "document_date": "document_date",
@@ -230,18 +314,29 @@ def search_documents(
     where, params = _filters(scope, criteria)
     base = (_CLIENT if scope == CLIENT_DOCUMENTS else _SUPPLIER).format(where=" AND ".join(where))
     direction = "DESC" if descending else "ASC"
+    ctes = _status_sources(conn)
+    if scope == SUPPLIER_INVOICES:
+        page = ""
+        if sort in _INVOICE_SORT and not (criteria.dossier_number or criteria.billing_statuses):
+            page = (
+                f"WHERE {' AND '.join(where)} ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, "
+                f"i.invoice_number {direction}, i.supplier_code LIMIT {MAX_ROWS}"
+            )
+        ctes += "," + _INVOICES.format(page=page)
     # Sort per document first (a supplier invoice has one row per matched dossier), then cut.
     rows = conn.execute(
         sa.text(
-            f"""WITH found AS ({base}),
+            f"""WITH {ctes},
+                    found AS ({base}),
                     documents AS (
-                        SELECT number, kind, document_date, party, amount, currency,
+                        SELECT party, number, any_value(kind) AS kind, any_value(document_date) AS document_date,
+                               any_value(amount) AS amount, any_value(currency) AS currency,
                                min(dossier_number) AS dossier_number,
                                array_agg(dossier_number ORDER BY dossier_number)
                                    FILTER (WHERE dossier_number IS NOT NULL) AS dossiers,
                                array_agg(status ORDER BY dossier_number)
                                    FILTER (WHERE dossier_number IS NOT NULL) AS statuses
-                        FROM found GROUP BY number, kind, document_date, party, amount, currency)
+                        FROM found GROUP BY party, number)
                 SELECT * FROM documents
                 ORDER BY {_SORT[sort]} {direction} NULLS LAST, number {direction}, party
                 LIMIT {MAX_ROWS}"""

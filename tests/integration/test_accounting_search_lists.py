@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from backoffice.dbt_runner import run_dbt
 from backoffice.domain.errors import InvalidInput, NotFound, PermissionDenied
 from backoffice.domain.permissions import Actor
+from backoffice.queries import accounting_search
 from backoffice.queries.accounting_search import (
     CLIENT_DOCUMENTS,
     SUPPLIER_INVOICES,
@@ -150,6 +152,52 @@ def test_supplier_invoices_show_each_matched_dossiers_status(db: Engine, books: 
     assert [r.number for r in search(db, SUPPLIER_INVOICES, DocumentCriteria(dossier_number=books["dupont"]))] == [
         "F-100"
     ]
+
+
+def _every_search(db: Engine) -> list[tuple]:
+    """Each scope's documents and their dossiers' statuses, unfiltered and filtered by status."""
+    found = []
+    for scope in (CLIENT_DOCUMENTS, SUPPLIER_INVOICES):
+        for criteria in (DocumentCriteria(), DocumentCriteria(billing_statuses=("over_invoiced", "invoiced"))):
+            found.append([(r.number, r.dossiers) for r in search(db, scope, criteria, sort="number")])
+    return found
+
+
+def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
+    db: Engine, books: dict[str, Any], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a build the searches read its copies (intermediate.int_search__*), and the live views
+    for the dossiers and invoices the change log names since: what they show is the views'."""
+    copies = ["+int_search__supplier_status", "+int_search__dossier_status", "+int_search__invoice_dossiers"]
+    copies.append("int_search__pending_dossiers")
+    run_dbt(["run", "--select", *copies, "+int_mart_changes_applied"], database_url=database_url)
+    with db.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM app.mart_changes")).scalar_one() == 0
+        assert accounting_search._status_sources(conn) == accounting_search._FROM_COPIES
+
+    def through_the_views() -> list[tuple]:
+        with monkeypatch.context() as m:
+            m.setattr(accounting_search, "LIVE_LIMIT", -1)  # more changed than the limit: the views whole
+            return _every_search(db)
+
+    assert _every_search(db) == through_the_views()
+    # Since the build: F-101 matched by hand to Dupont (over-invoiced now), Martin's invoice F-102
+    # credited in full, a new dossier's client invoice.
+    _matched_by_hand(db, "HOTEL01", "F-101", books["dupont"])
+    _supplier_invoice(db, "HOTEL01", "A-102", "credit_note", date(2026, 3, 21), "5000.00")
+    _matched_by_hand(db, "HOTEL01", "A-102", books["martin"])
+    newcomer = f.dossier(db, client_first_name="Anne", client_last_name="Leroy")
+    with UnitOfWork(db) as uow:
+        issue_invoice(uow, ACCOUNTANT, dossier_number=newcomer, expected_version=1, idempotency_key=uuid.uuid4().hex)
+    with db.connect() as conn:
+        assert accounting_search._status_sources(conn) == accounting_search._FROM_COPIES
+    now = _every_search(db)
+    assert now == through_the_views()
+    # The changes show: the copies alone would say otherwise.
+    supplier_invoices = dict(now[2])
+    assert [d for d, _ in supplier_invoices["F-101"]] == [books["dupont"]]
+    assert supplier_invoices["F-102"] != ((books["martin"], "over_invoiced"),)
+    assert newcomer in {d for _, dossiers in now[0] for d, _ in dossiers}
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@
     deleted by seq: one committed during the build stays, whatever its number.
 
     Build it with the views it depends on (a whole build, or `+int_mart_changes_applied`):
-    selected alone it would empty the log without checking it. -#}
+    selected alone it would empty the log without checking it. The accountants' searches read
+    the int_search__ copies of the build and the live views for the dossiers still in the log:
+    the log is emptied once the copies are built, never before. -#}
 -- depends_on: {{ ref('dossier_billing_status') }}
 -- depends_on: {{ ref('supplier_billing_status') }}
 -- depends_on: {{ ref('dossier_margin') }}
@@ -14,6 +16,9 @@
 -- depends_on: {{ ref('int_margin__estimated_costs') }}
 -- depends_on: {{ ref('int_expected__by_dossier_supplier') }}
 -- depends_on: {{ ref('dossier_price_lines') }}
+-- depends_on: {{ ref('int_search__supplier_status') }}
+-- depends_on: {{ ref('int_search__dossier_status') }}
+-- depends_on: {{ ref('int_search__invoice_dossiers') }}
 {{ config(
     schema='intermediate',
     materialized='table',

@@ -2,26 +2,12 @@
     client side (int_client__balances) and the Devis margin (int_margin__by_dossier). A view, so
     it moves with every decision and payment. -#}
 with suppliers as (
-    select
-        dossier_number,
-        count(*) as supplier_rows,
-        count(*) filter (where status = 'over_invoiced') as over_rows,
-        count(*) filter (where status = 'invoiced') as invoiced_rows,
-        count(*) filter (where status = 'not_invoiced') as not_invoiced_rows
-    from {{ ref('supplier_billing_status') }}
-    group by dossier_number
+    {{ billing_rollup_counts(ref('supplier_billing_status')) }}
 )
 
 select
     d.dossier_number::text as dossier_number,
-    -- outputs.md roll-up, in its order. A dossier with no supplier row (a quote, or nothing
-    -- bought) has nothing outstanding: every one of its (zero) suppliers is invoiced.
-    (case
-        when s.over_rows > 0 then 'over_invoiced'
-        when coalesce(s.invoiced_rows = s.supplier_rows, true) then 'invoiced'
-        when s.not_invoiced_rows = s.supplier_rows then 'not_invoiced'
-        else 'partially_invoiced'
-    end)::text as supplier_status,
+    {{ billing_rollup_status('s') }} as supplier_status,
     coalesce(s.supplier_rows, 0)::integer as supplier_count,
     d.currency::text as currency,
     m.sale_total::numeric(14, 2) as sale_total,
