@@ -46,7 +46,7 @@ from sqlalchemy.engine import make_url
 
 from backoffice.dbt_runner import run_dbt_process
 from backoffice.generator import catalog
-from bench import harness, search
+from bench import accounting, harness, search
 from bench.report import Figure
 
 FULL_TARGET_S = 300.0
@@ -395,7 +395,8 @@ def _matches(url: str) -> str:
 
 
 def measure(scale: harness.Scale, narrow: tuple[str, ...] = ()) -> list[Figure]:
-    """Both figures on this scale's dataset; `narrow` (tests only): dbt arguments narrowing both builds."""
+    """Both builds' figures on this scale's dataset, then the accountants' searches on what they built
+    (bench/accounting.py); `narrow` (tests only): dbt arguments narrowing both builds."""
     n = DOSSIERS[scale.name]
     url, built = dataset(scale)
     target = harness.DATA_ROOT / scale.name / "dbt_target"
@@ -405,6 +406,7 @@ def measure(scale: harness.Scale, narrow: tuple[str, ...] = ()) -> list[Figure]:
     matches = _matches(url)
     added = _add_day(url, DAY_CHANGED[scale.name])
     daily_s, daily_nodes = dbt([*BUILD_ARGS, *narrow], url, target)
+    searches = accounting.measure(url, n, f"python -m bench --scale {scale.name} --only dbt")
     threads = os.environ.get("BACKOFFICE_DBT_THREADS", "1")
     made = f"built for this run in {built:.0f} s" if built is not None else "reused from an earlier run"
     shape = ", ".join(f"{v:,} {k}" for k, v in counts.items() if k != "journal lines")
@@ -450,6 +452,7 @@ def measure(scale: harness.Scale, narrow: tuple[str, ...] = ()) -> list[Figure]:
                 split(daily_s, daily_nodes),
             ],
         ),
+        searches,
     ]
 
 

@@ -301,6 +301,11 @@ def _filters(scope: str, c: DocumentCriteria) -> tuple[list[str], dict[str, Any]
     return where or ["true"], params
 
 
+def reads_build_copies(conn: Connection) -> bool:
+    """Whether a search now reads the build's copies (else the views whole)."""
+    return _status_sources(conn) == _FROM_COPIES
+
+
 def search_documents(
     conn: Connection, scope: str, criteria: DocumentCriteria, sort: str = "document_date", descending: bool = True
 ) -> list[DocumentRow]:

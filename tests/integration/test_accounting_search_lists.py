@@ -173,7 +173,7 @@ def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
     run_dbt(["run", "--select", *copies, "+int_mart_changes_applied"], database_url=database_url)
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.mart_changes")).scalar_one() == 0
-        assert accounting_search._status_sources(conn) == accounting_search._FROM_COPIES
+        assert accounting_search.reads_build_copies(conn)
 
     def through_the_views() -> list[tuple]:
         with monkeypatch.context() as m:
@@ -190,7 +190,7 @@ def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
     with UnitOfWork(db) as uow:
         issue_invoice(uow, ACCOUNTANT, dossier_number=newcomer, expected_version=1, idempotency_key=uuid.uuid4().hex)
     with db.connect() as conn:
-        assert accounting_search._status_sources(conn) == accounting_search._FROM_COPIES
+        assert accounting_search.reads_build_copies(conn)
     now = _every_search(db)
     assert now == through_the_views()
     # The changes show: the copies alone would say otherwise.
