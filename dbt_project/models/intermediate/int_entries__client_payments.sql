@@ -54,50 +54,44 @@ with_eur as (
         on r.currency = c.currency and c.received_on >= r.valid_from and c.received_on < r.valid_to
 ),
 
-money_lines as (
-    select
-        'BQ' as journal_code,
-        received_on as entry_date,
-        money_account as account,
-        cast(null as text) as aux_account,
-        piece_ref,
-        received_on as piece_date,
-        label,
-        case when amount_eur > 0 then amount_eur else 0 end as debit,
-        case when amount_eur < 0 then -amount_eur else 0 end as credit,
-        abs(amount) as currency_amount,
-        currency,
-        created_at as validated_at,
-        'payment' as source_type,
-        payment_id as source_id,
-        dossier_number
-    from with_eur
-),
-
-client_lines as (
-    select
-        'BQ' as journal_code,
-        received_on as entry_date,
-        case when client_account is null then '471' else '411' end as account,
-        client_account as aux_account,
-        piece_ref,
-        received_on as piece_date,
-        label,
-        case when amount_eur < 0 then -amount_eur else 0 end as debit,
-        case when amount_eur > 0 then amount_eur else 0 end as credit,
-        abs(amount) as currency_amount,
-        currency,
-        created_at as validated_at,
-        'payment' as source_type,
-        payment_id as source_id,
-        dossier_number
-    from with_eur
+-- Each payment's two sides, the money account's and the client's, from one read of with_eur: read
+-- twice (a select per side), it was computed once for every payment before any filter, so
+-- reading one payment's lines (accounting_entries' new payments) cost the whole view.
+sides as (
+    select true as is_money
+    union all
+    select false
 ),
 
 all_lines as (
-    select * from money_lines
-    union all
-    select * from client_lines
+    select
+        'BQ' as journal_code,
+        w.received_on as entry_date,
+        case
+            when s.is_money then w.money_account
+            when w.client_account is null then '471'
+            else '411'
+        end as account,
+        case when s.is_money then cast(null as text) else w.client_account end as aux_account,
+        w.piece_ref,
+        w.received_on as piece_date,
+        w.label,
+        case
+            when s.is_money then case when w.amount_eur > 0 then w.amount_eur else 0 end
+            else case when w.amount_eur < 0 then -w.amount_eur else 0 end
+        end as debit,
+        case
+            when s.is_money then case when w.amount_eur < 0 then -w.amount_eur else 0 end
+            else case when w.amount_eur > 0 then w.amount_eur else 0 end
+        end as credit,
+        abs(w.amount) as currency_amount,
+        w.currency,
+        w.created_at as validated_at,
+        'payment' as source_type,
+        w.payment_id as source_id,
+        w.dossier_number
+    from with_eur as w
+    cross join sides as s
 )
 
 select

@@ -6,11 +6,6 @@
     has invoiced, else the Devis estimate. A later change of margin calls for a regularisation
     entry (not posted yet, see docs/accounting.md). Quotes and options were never sold, and a
     cancelled dossier's retained fees are left to the accountant. -#}
-{%- if var('accounting_as_of') -%}
-    {%- set as_of = "cast('" ~ var('accounting_as_of') ~ "' as date)" -%}
-{%- else -%}
-    {%- set as_of = "cast(" ~ dbt.current_timestamp() ~ " as date)" -%}
-{%- endif -%}
 with margins as (
     select * from {{ ref('int_margin__by_dossier') }}
 ),
@@ -39,7 +34,7 @@ due as (
     left join rates as r
         on r.currency = m.currency and d.departure_date >= r.valid_from and d.departure_date < r.valid_to
     where d.status = 'confirmed'
-        and d.departure_date <= {{ as_of }}
+        and d.departure_date <= {{ margin_vat_as_of() }}
         and m.margin_vat > 0
 ),
 

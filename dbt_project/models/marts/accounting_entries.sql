@@ -4,27 +4,49 @@
     and never touches a posted line (validated entries are intangible, and the FEC's
     numbering is continuous, LPF art. A47 A-1). A full refresh numbers everything the same way from
     scratch: since validated_at is the records' creation time, it gives the same numbers. -#}
+-- The records an incremental run reads to find what it has still to post:
+-- depends_on: {{ ref('stg_app__payments') }}
+-- depends_on: {{ ref('stg_app__client_invoices') }}
+-- depends_on: {{ ref('stg_app__write_offs') }}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['source_type', 'source_id'],
-        on_schema_change='fail'
+        on_schema_change='fail',
+        indexes=[{'columns': ['source_type', 'source_id']}]
     )
 }}
+{% if is_incremental() %}
+{#- The payments, client invoices and write-offs not posted yet are read alone, their views filtered
+    on the ids (each id set holds every record the view has still to post, so new_lines below is
+    what it was): computed for every record, the views took most of a daily build's 92 s at
+    1,000,000 dossiers for a few thousand new entries. The supplier invoices and the margin VAT are
+    still read whole (docs/dbt.md, "Accounting entries: the new records only"). -#}
 with lines as (
     select * from {{ ref('int_entries__supplier_invoices') }}
     union all
     select * from {{ ref('int_entries__client_payments') }}
+    where source_id = any(array(
+        select p.payment_id from {{ ref('stg_app__payments') }} as p
+        where p.moves_money and {{ entries_unposted('payment', 'p.payment_id') }}
+    ))
     union all
     select * from {{ ref('int_entries__margin_vat') }}
     union all
     select * from {{ ref('int_entries__client_invoices') }}
+    where source_id = any(array(
+        select i.invoice_number from {{ ref('stg_app__client_invoices') }} as i
+        where {{ entries_unposted('client_invoice', 'i.invoice_number') }}
+    ))
     union all
     select * from {{ ref('int_entries__write_offs') }}
+    where source_id = any(array(
+        select cast(w.write_off_id as text) from {{ ref('stg_app__write_offs') }} as w
+        where {{ entries_unposted('write_off', 'cast(w.write_off_id as text)') }}
+    ))
 ),
 
-{% if is_incremental() %}
 new_lines as (
     select l.*
     from lines as l
@@ -40,6 +62,18 @@ last_numbers as (
     group by journal_code, extract(year from entry_date)
 ),
 {% else %}
+with lines as (
+    select * from {{ ref('int_entries__supplier_invoices') }}
+    union all
+    select * from {{ ref('int_entries__client_payments') }}
+    union all
+    select * from {{ ref('int_entries__margin_vat') }}
+    union all
+    select * from {{ ref('int_entries__client_invoices') }}
+    union all
+    select * from {{ ref('int_entries__write_offs') }}
+),
+
 new_lines as (
     select * from lines
 ),
