@@ -221,9 +221,8 @@ invoices AS (
     ) AS i
     {page}
 )"""
-# The page cut on the invoices themselves, before their dossiers are read, when no criterion or
-# sort is on the dossiers: an invoice names hundreds of dossiers, a page of every invoice's
-# dossiers would be read to keep 500 invoices' (the same rows: the outer query sorts and cuts again).
+# The page is cut on the invoices themselves, before their dossiers are read, when no criterion
+# or sort is on the dossiers: an invoice names hundreds of dossiers.
 _INVOICE_SORT = {"document_date": "i.invoice_date", "number": "i.invoice_number", "amount": "i.amount"}
 
 
@@ -320,34 +319,48 @@ def search_documents(
     base = (_CLIENT if scope == CLIENT_DOCUMENTS else _SUPPLIER).format(where=" AND ".join(where))
     direction = "DESC" if descending else "ASC"
     ctes = _status_sources(conn)
-    if scope == SUPPLIER_INVOICES:
-        page = ""
-        if sort in _INVOICE_SORT and not (criteria.dossier_number or criteria.billing_statuses):
-            page = (
-                f"WHERE {' AND '.join(where)} ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, "
-                f"i.invoice_number {direction}, i.supplier_code LIMIT {MAX_ROWS}"
-            )
-        ctes += "," + _INVOICES.format(page=page)
-    # Sort per document first (a supplier invoice has one row per matched dossier), then cut.
-    rows = conn.execute(
-        sa.text(
-            f"""WITH {ctes},
-                    found AS ({base}),
-                    documents AS (
-                        SELECT party, number, any_value(kind) AS kind, any_value(document_date) AS document_date,
-                               any_value(amount) AS amount, any_value(currency) AS currency,
-                               min(dossier_number) AS dossier_number,
-                               array_agg(dossier_number ORDER BY dossier_number)
-                                   FILTER (WHERE dossier_number IS NOT NULL) AS dossiers,
-                               array_agg(status ORDER BY dossier_number)
-                                   FILTER (WHERE dossier_number IS NOT NULL) AS statuses
-                        FROM found GROUP BY party, number)
-                SELECT * FROM documents
-                ORDER BY {_SORT[sort]} {direction} NULLS LAST, number {direction}, party
-                LIMIT {MAX_ROWS}"""
-        ),
-        params,
-    )
+    if (
+        scope == SUPPLIER_INVOICES
+        and sort in _INVOICE_SORT
+        and not (criteria.dossier_number or criteria.billing_statuses)
+    ):
+        # The page first, then each invoice's dossiers read by the copy's index (supplier, invoice,
+        # dossier): a page names hundreds of thousands of dossiers at 1,000,000 (759k for 500 bench
+        # invoices), sorted all together they took 5 s.
+        page = (
+            f"WHERE {' AND '.join(where)} ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, "
+            f"i.invoice_number {direction}, i.supplier_code LIMIT {MAX_ROWS}"
+        )
+        statement = f"""WITH {ctes},{_INVOICES.format(page=page)}
+            SELECT i.supplier_code AS party, i.invoice_number AS number, i.kind, i.invoice_date AS document_date,
+                   i.amount, i.currency, d.dossiers, d.statuses
+            FROM invoices AS i
+            CROSS JOIN LATERAL (
+                SELECT array_agg(m.dossier_number ORDER BY m.dossier_number) AS dossiers,
+                       array_agg(m.status ORDER BY m.dossier_number) AS statuses
+                FROM matched AS m
+                WHERE m.supplier_code = i.supplier_code AND m.invoice_number = i.invoice_number
+            ) AS d
+            ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, i.invoice_number {direction}, i.supplier_code"""
+    else:
+        if scope == SUPPLIER_INVOICES:
+            ctes += "," + _INVOICES.format(page="")
+        # Sort per document first (a supplier invoice has one row per matched dossier), then cut.
+        statement = f"""WITH {ctes},
+                found AS ({base}),
+                documents AS (
+                    SELECT party, number, any_value(kind) AS kind, any_value(document_date) AS document_date,
+                           any_value(amount) AS amount, any_value(currency) AS currency,
+                           min(dossier_number) AS dossier_number,
+                           array_agg(dossier_number ORDER BY dossier_number)
+                               FILTER (WHERE dossier_number IS NOT NULL) AS dossiers,
+                           array_agg(status ORDER BY dossier_number)
+                               FILTER (WHERE dossier_number IS NOT NULL) AS statuses
+                    FROM found GROUP BY party, number)
+            SELECT * FROM documents
+            ORDER BY {_SORT[sort]} {direction} NULLS LAST, number {direction}, party
+            LIMIT {MAX_ROWS}"""
+    rows = conn.execute(sa.text(statement), params)
     return [
         DocumentRow(
             scope,
