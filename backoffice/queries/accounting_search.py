@@ -36,6 +36,9 @@ BILLING_STATUSES = ("not_invoiced", "partially_invoiced", "invoiced", "over_invo
 SORT_KEYS = ("document_date", "number", "amount", "dossier_number")
 MAX_TEXT = 200
 MAX_ROWS = 500
+# A supplier's monthly statement names hundreds of dossiers: a row lists the first ones and counts
+# them all by billing status (the full list is the invoice's own, on the reconciliation page).
+SHOWN_DOSSIERS = 20
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,10 @@ class DocumentRow:
     party: str
     amount: Decimal  # incl. tax; a credit note's is negative
     currency: str
-    dossiers: tuple[tuple[str, str | None], ...]  # (dossier number, its billing status or None)
+    # (dossier number, its billing status or None): the first SHOWN_DOSSIERS by number
+    dossiers: tuple[tuple[str, str | None], ...]
+    dossier_count: int = 0  # every dossier the document concerns
+    status_counts: tuple[tuple[str, int], ...] = ()  # (billing status, dossiers), in BILLING_STATUSES order
 
 
 LIVE_LIMIT = 5_000  # dossiers changed since the build read one by one; past it, the views whole
@@ -224,6 +230,9 @@ invoices AS (
 # The page is cut on the invoices themselves, before their dossiers are read, when no criterion
 # or sort is on the dossiers: an invoice names hundreds of dossiers.
 _INVOICE_SORT = {"document_date": "i.invoice_date", "number": "i.invoice_number", "amount": "i.amount"}
+
+
+_STATUS_COUNTS = ", ".join(f"count(*) FILTER (WHERE {{status}} = '{s}') AS {s}_count" for s in BILLING_STATUSES)
 
 
 def _status_sources(conn: Connection) -> str:
@@ -333,11 +342,12 @@ def search_documents(
         )
         statement = f"""WITH {ctes},{_INVOICES.format(page=page)}
             SELECT i.supplier_code AS party, i.invoice_number AS number, i.kind, i.invoice_date AS document_date,
-                   i.amount, i.currency, d.dossiers, d.statuses
+                   i.amount, i.currency, d.*
             FROM invoices AS i
             CROSS JOIN LATERAL (
-                SELECT array_agg(m.dossier_number ORDER BY m.dossier_number) AS dossiers,
-                       array_agg(m.status ORDER BY m.dossier_number) AS statuses
+                SELECT (array_agg(m.dossier_number ORDER BY m.dossier_number))[1:{SHOWN_DOSSIERS}] AS dossiers,
+                       (array_agg(m.status ORDER BY m.dossier_number))[1:{SHOWN_DOSSIERS}] AS statuses,
+                       count(m.dossier_number) AS dossier_count, {_STATUS_COUNTS.format(status="m.status")}
                 FROM matched AS m
                 WHERE m.supplier_code = i.supplier_code AND m.invoice_number = i.invoice_number
             ) AS d
@@ -352,10 +362,11 @@ def search_documents(
                     SELECT party, number, any_value(kind) AS kind, any_value(document_date) AS document_date,
                            any_value(amount) AS amount, any_value(currency) AS currency,
                            min(dossier_number) AS dossier_number,
-                           array_agg(dossier_number ORDER BY dossier_number)
-                               FILTER (WHERE dossier_number IS NOT NULL) AS dossiers,
-                           array_agg(status ORDER BY dossier_number)
-                               FILTER (WHERE dossier_number IS NOT NULL) AS statuses
+                           (array_agg(dossier_number ORDER BY dossier_number)
+                               FILTER (WHERE dossier_number IS NOT NULL))[1:{SHOWN_DOSSIERS}] AS dossiers,
+                           (array_agg(status ORDER BY dossier_number)
+                               FILTER (WHERE dossier_number IS NOT NULL))[1:{SHOWN_DOSSIERS}] AS statuses,
+                           count(dossier_number) AS dossier_count, {_STATUS_COUNTS.format(status="status")}
                     FROM found GROUP BY party, number)
             SELECT * FROM documents
             ORDER BY {_SORT[sort]} {direction} NULLS LAST, number {direction}, party
@@ -371,6 +382,8 @@ def search_documents(
             r.amount,
             r.currency,
             tuple(zip(r.dossiers or (), r.statuses or (), strict=True)),
+            r.dossier_count,
+            tuple((status, n) for status in BILLING_STATUSES if (n := getattr(r, f"{status}_count"))),
         )
         for r in rows
     ]

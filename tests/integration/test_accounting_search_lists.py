@@ -200,6 +200,41 @@ def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
     assert newcomer in {d for _, dossiers in now[0] for d, _ in dossiers}
 
 
+def test_an_invoice_naming_many_dossiers_lists_the_first_and_counts_them_all(
+    db: Engine, books: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monthly statement names hundreds of dossiers: a row lists the first SHOWN_DOSSIERS by
+    number and counts every one by billing status, whatever the page is cut on."""
+    monkeypatch.setattr(accounting_search, "SHOWN_DOSSIERS", 1)
+    with db.begin() as conn:
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoice_lines (supplier_code, invoice_number, line_number, reference,
+                       amount_excl_tax, vat_rate, amount_incl_tax)
+                   VALUES ('HOTEL01', 'F-100', 2, NULL, 10, 0, 10)"""
+            )
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.reconciliation_decisions (supplier_code, invoice_number, line_number, decision,
+                       dossier_number, decided_by, reason)
+                   VALUES ('HOTEL01', 'F-100', 2, 'manual', :d, 'carla', 'test')"""
+            ),
+            {"d": books["martin"]},
+        )
+    page = DocumentCriteria(party="hotel01")  # the page cut on the invoices
+    on_dossiers = DocumentCriteria(party="hotel01", billing_statuses=("invoiced", "over_invoiced"))
+    for criteria in (page, on_dossiers):
+        (row,) = [r for r in search(db, SUPPLIER_INVOICES, criteria) if r.number == "F-100"]
+        first = min(books["dupont"], books["martin"])
+        assert [d for d, _ in row.dossiers] == [first], criteria
+        assert row.dossier_count == 2
+        assert sum(n for _, n in row.status_counts) == 2 and {s for s, _ in row.status_counts} <= {
+            "invoiced",
+            "over_invoiced",
+        }
+
+
 @pytest.mark.parametrize(
     ("criteria", "field"),
     [

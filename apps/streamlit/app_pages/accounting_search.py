@@ -112,8 +112,14 @@ with readers.engine().connect() as conn:
     found = documents.search_documents(conn, scope, criteria, sort, descending)
 
 
-def status_text(dossiers: tuple[tuple[str, str | None], ...]) -> str:
-    return ", ".join(f"{number} ({tr(status) if status else '-'})" for number, status in dossiers)
+def status_text(row: documents.DocumentRow) -> str:
+    listed = ", ".join(f"{number} ({tr(status) if status else '-'})" for number, status in row.dossiers)
+    if row.dossier_count <= len(row.dossiers):
+        return listed
+    counts = ", ".join(f"{i18n.number(n)} {tr(status)}" for status, n in row.status_counts)
+    return _("{count} dossiers: {counts}; the first: {listed}, …").format(
+        count=i18n.number(row.dossier_count), counts=counts, listed=listed
+    )
 
 
 widgets.table(
@@ -124,7 +130,7 @@ widgets.table(
             _("Date"): i18n.day(row.document_date),
             party_label: row.party,
             _("Amount"): i18n.money(row.amount, row.currency),
-            _("Dossiers and billing status"): status_text(row.dossiers),
+            _("Dossiers and billing status"): status_text(row),
         }
         for row in found
     ],
