@@ -143,7 +143,12 @@ class DocumentRow:
 
 
 LIVE_LIMIT = 5_000  # dossiers changed since the build read one by one; past it, the views whole
-COPIES = ("int_search__dossier_status", "int_search__invoice_dossiers", "int_search__pending_dossiers")
+COPIES = (
+    "int_search__dossier_status",
+    "int_search__invoice_dossiers",
+    "int_search__invoice_summary",
+    "int_search__pending_dossiers",
+)
 
 # `dossier_status` and `matched` (an invoice's dossiers with their statuses): the build's copies,
 # the live views for what the change log names (each read for one dossier or invoice: the views
@@ -185,9 +190,18 @@ matched AS (
         SELECT DISTINCT supplier_code, invoice_number, dossier_number FROM marts.supplier_invoice_line_matches
         WHERE supplier_code = i.supplier_code AND invoice_number = i.invoice_number
             AND dossier_number IS NOT NULL OFFSET 0) AS m
-)"""
+),
+-- The invoices whose summary (int_search__invoice_summary) a change since the build may have moved.
+touched AS MATERIALIZED (
+    SELECT b.supplier_code, b.invoice_number
+    FROM pending AS p JOIN intermediate.int_search__invoice_dossiers AS b ON b.dossier_number = p.dossier_number
+    UNION
+    SELECT supplier_code, invoice_number FROM pending_invoices
+),
+summary AS (SELECT * FROM intermediate.int_search__invoice_summary)"""
 
-_FROM_VIEWS = """
+_FROM_VIEWS = (
+    """
 dossier_status AS (SELECT dossier_number, supplier_status FROM marts.dossier_billing_status),
 matched AS (
     SELECT DISTINCT m.supplier_code, m.invoice_number, m.dossier_number, s.status
@@ -195,7 +209,17 @@ matched AS (
     LEFT JOIN marts.supplier_billing_status AS s
         ON s.dossier_number = m.dossier_number AND s.supplier_code = m.supplier_code
     WHERE m.dossier_number IS NOT NULL
+),
+-- Every invoice is counted from the views; no summary.
+touched AS (SELECT supplier_code, invoice_number FROM app.supplier_invoices),
+summary AS (
+    SELECT NULL::text AS supplier_code, NULL::text AS invoice_number, NULL::text[] AS dossiers,
+           NULL::text[] AS statuses, NULL::bigint AS dossier_count, """
+    + ", ".join(f"NULL::bigint AS {s}_count" for s in BILLING_STATUSES)
+    + """
+    WHERE false
 )"""
+)
 
 _CLIENT = """
 SELECT ci.invoice_number AS number, ci.kind, ci.issue_date AS document_date,
@@ -340,16 +364,30 @@ def search_documents(
             f"WHERE {' AND '.join(where)} ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, "
             f"i.invoice_number {direction}, i.supplier_code LIMIT {MAX_ROWS}"
         )
+
+        # An invoice none of whose dossiers changed since the build: its summary as the build made
+        # it; the others (`touched`), and every invoice when reading the views: recounted.
+        def either(column: str) -> str:
+            return f"CASE WHEN t.invoice_number IS NULL THEN s.{column} ELSE d.{column} END"
+
+        counts = ", ".join(f"{either(f'{status}_count')} AS {status}_count" for status in BILLING_STATUSES)
         statement = f"""WITH {ctes},{_INVOICES.format(page=page)}
             SELECT i.supplier_code AS party, i.invoice_number AS number, i.kind, i.invoice_date AS document_date,
-                   i.amount, i.currency, d.*
+                   i.amount, i.currency,
+                   ({either("dossiers")})[1:{SHOWN_DOSSIERS}] AS dossiers,
+                   ({either("statuses")})[1:{SHOWN_DOSSIERS}] AS statuses,
+                   coalesce({either("dossier_count")}, 0) AS dossier_count, {counts}
             FROM invoices AS i
+            LEFT JOIN touched AS t ON t.supplier_code = i.supplier_code AND t.invoice_number = i.invoice_number
+            LEFT JOIN summary AS s ON t.invoice_number IS NULL
+                AND s.supplier_code = i.supplier_code AND s.invoice_number = i.invoice_number
             CROSS JOIN LATERAL (
                 SELECT (array_agg(m.dossier_number ORDER BY m.dossier_number))[1:{SHOWN_DOSSIERS}] AS dossiers,
                        (array_agg(m.status ORDER BY m.dossier_number))[1:{SHOWN_DOSSIERS}] AS statuses,
                        count(m.dossier_number) AS dossier_count, {_STATUS_COUNTS.format(status="m.status")}
                 FROM matched AS m
-                WHERE m.supplier_code = i.supplier_code AND m.invoice_number = i.invoice_number
+                WHERE t.invoice_number IS NOT NULL
+                    AND m.supplier_code = i.supplier_code AND m.invoice_number = i.invoice_number
             ) AS d
             ORDER BY {_INVOICE_SORT[sort]} {direction} NULLS LAST, i.invoice_number {direction}, i.supplier_code"""
     else:
@@ -383,7 +421,7 @@ def search_documents(
             r.currency,
             tuple(zip(r.dossiers or (), r.statuses or (), strict=True)),
             r.dossier_count,
-            tuple((status, n) for status in BILLING_STATUSES if (n := getattr(r, f"{status}_count"))),
+            tuple((status, n) for status in BILLING_STATUSES if (n := getattr(r, f"{status}_count") or 0)),
         )
         for r in rows
     ]

@@ -168,7 +168,7 @@ def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
 ) -> None:
     """After a build the searches read its copies (intermediate.int_search__*), and the live views
     for the dossiers and invoices the change log names since: what they show is the views'."""
-    copies = ["+int_search__supplier_status", "+int_search__dossier_status", "+int_search__invoice_dossiers"]
+    copies = ["+int_search__supplier_status", "+int_search__dossier_status", "+int_search__invoice_summary"]
     copies.append("int_search__pending_dossiers")
     run_dbt(["run", "--select", *copies, "+int_mart_changes_applied"], database_url=database_url)
     with db.connect() as conn:

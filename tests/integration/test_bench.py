@@ -103,7 +103,7 @@ def test_dbt_figures_build_their_dataset_time_both_builds_and_undo_the_day(datab
             "+supplier_invoice_line_matches",
             "+dossier_billing_status",
             "+int_search__dossier_status",
-            "+int_search__invoice_dossiers",
+            "+int_search__invoice_summary",
             "int_search__pending_dossiers",
             "--exclude",
             "resource_type:unit_test",

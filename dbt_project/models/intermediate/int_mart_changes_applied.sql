@@ -19,6 +19,7 @@
 -- depends_on: {{ ref('int_search__supplier_status') }}
 -- depends_on: {{ ref('int_search__dossier_status') }}
 -- depends_on: {{ ref('int_search__invoice_dossiers') }}
+-- depends_on: {{ ref('int_search__invoice_summary') }}
 {{ config(
     schema='intermediate',
     materialized='table',

@@ -6,7 +6,10 @@
 {{ config(
     schema='intermediate',
     materialized='table',
-    indexes=[{'columns': ['supplier_code', 'invoice_number', 'dossier_number'], 'unique': true}],
+    indexes=[
+        {'columns': ['supplier_code', 'invoice_number', 'dossier_number'], 'unique': true},
+        {'columns': ['dossier_number']},
+    ],
     post_hook="analyze {{ this }}"
 ) }}
 
