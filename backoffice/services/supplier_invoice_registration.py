@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from backoffice.db.engine import DatabaseUnavailable, owner_engine, resolve_database_url
-from backoffice.dbt_runner import DBT_PROJECT_DIR, DbtFailed, run_dbt, target_path
+from backoffice.dbt_runner import DBT_PROJECT_DIR, DbtFailed, run_dbt_process, target_path
 from backoffice.domain.errors import InvalidInput
 from backoffice.domain.periods import PERIOD_CLOSED_SQLSTATE, PeriodClosed
 from backoffice.domain.permissions import Actor
@@ -403,14 +403,17 @@ _DATABASE = re.compile(r'"[^"]+"\.("[A-Za-z0-9_]+"\."[A-Za-z0-9_]+")')
 
 @functools.cache
 def _compiled_model(digest: str, database_url: str) -> str:
-    """The model's SELECT as dbt compiles it (`digest`: of its sources, so an edit compiles again).
+    """The model's full SELECT, every line (`digest`: of its sources, so an edit compiles again).
 
-    Every dbt run that builds the model writes the same file: when it is newer than the model's
-    sources it is used as is, else `dbt compile` writes it afresh (some seconds)."""
+    The builds compile the model incrementally (the lines of their own changes): registration
+    compiles it apart, `--full-refresh` into a target of its own, some seconds the first time."""
     sources = max(p.stat().st_mtime for p in MODEL_FILES if p.exists())
-    compiled = target_path() / COMPILED
+    target = target_path() / "registration"
+    compiled = target / COMPILED
     if not compiled.exists() or compiled.stat().st_mtime < sources:
-        run_dbt(["compile", "--select", MODEL], database_url)
+        proc = run_dbt_process(["compile", "--full-refresh", "--select", MODEL], database_url, target)
+        if proc.returncode != 0:
+            raise DbtFailed(f"dbt compile of {MODEL} failed: {(proc.stdout + proc.stderr)[-2000:]}")
     return _DATABASE.sub(r"\1", compiled.read_text(encoding="utf-8"))
 
 

@@ -4,8 +4,10 @@
     `dossiers`, `rule_dossier_number`, `rule_supplier_reference` and `rule_pairs`, shared by
     int_matching_candidates (the rules' candidates, the lines left to the clues) and
     int_matching_open_amounts (what the rules already found invoiced): one definition, so both
-    read the same rules. -#}
-{% macro matching_rule_ctes() %}
+    read the same rules. `lines_where`: a condition on the lines' keys (supplier_code,
+    invoice_number, line_number) keeping only some of them (the incremental candidates' lines to
+    recompute); none for every line. -#}
+{% macro matching_rule_ctes(lines_where=none) %}
 lines as (
     select
         supplier_code,
@@ -19,6 +21,9 @@ lines as (
         -- Spaces, dashes and slashes vary from one supplier's system to the next.
         upper(regexp_replace(coalesce(reference, ''), '[^A-Za-z0-9]', '', 'g')) as ref_norm
     from {{ ref('stg_app__supplier_invoice_lines') }}
+    {% if lines_where is not none %}
+    where {{ lines_where }}
+    {% endif %}
 ),
 
 -- The reference as a dossier number someone retyped: a letter O where a zero is meant (no dossier
@@ -68,4 +73,39 @@ rule_pairs as (
     union
     select supplier_code, invoice_number, line_number, dossier_number from rule_supplier_reference
 )
+{%- endmacro %}
+
+
+{#- Each reading one slip of a digit away from the dossier numbers found in `numbers` (a relation
+    with supplier_code, invoice_number, line_number, year and digits: a number of 5 to 7 digits
+    as written), as a dossier key to look up: a digit put back, one too many taken out, one wrong
+    replaced, two neighbours swapped. Shared by int_matching_candidates (the clue) and
+    int_matching_dirty_lines (which old lines a changed dossier's number may now be near). -#}
+{% macro matching_near_keys(numbers) %}
+    -- a digit put back at one of the six places
+    select r.*, 'BK' || r.year || left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 1) as near
+    from {{ numbers }} as r
+    cross join generate_series(0, 5) as p(pos)
+    cross join generate_series(0, 9) as g(digit)
+    where {{ dbt.length('r.digits') }} = 5
+    union all
+    -- one digit too many
+    select r.*, 'BK' || r.year || left(r.digits, p.pos) || substr(r.digits, p.pos + 2)
+    from {{ numbers }} as r
+    cross join generate_series(0, 6) as p(pos)
+    where {{ dbt.length('r.digits') }} = 7
+    union all
+    -- one digit wrong
+    select r.*, 'BK' || r.year || left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 2)
+    from {{ numbers }} as r
+    cross join generate_series(0, 5) as p(pos)
+    cross join generate_series(0, 9) as g(digit)
+    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> g.digit::text
+    union all
+    -- two neighbours swapped
+    select r.*, 'BK' || r.year || left(r.digits, p.pos) || substr(r.digits, p.pos + 2, 1)
+        || substr(r.digits, p.pos + 1, 1) || substr(r.digits, p.pos + 3)
+    from {{ numbers }} as r
+    cross join generate_series(0, 4) as p(pos)
+    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> substr(r.digits, p.pos + 2, 1)
 {%- endmacro %}

@@ -1,11 +1,14 @@
-"""The matching's per-dossier tables built incrementally equal a full refresh, row for row.
+"""The matching's incremental tables (per dossier, and the candidates per line) equal a full refresh.
 
-Twenty generated days are loaded and built; then random changes of every kind the tables read are
-written straight in SQL, as any writer could (renamed, removed and added travellers, supplements,
-cancelled, deleted and added services, cancelled dossiers, a new booking version, a new dossier,
-a write under session_replication_role = replica): the triggers of migration 0028 log them, an
+Twenty generated days are loaded and built, with an invoice whose lines name what does not exist
+yet (a dossier number, one a digit short, a traveller's name); then random changes of every kind
+the tables read are written straight in SQL, as any writer could (renamed, removed and added
+travellers, supplements, cancelled, deleted and added services, cancelled dossiers, a new booking
+version, a new dossier those old lines name, a write under session_replication_role = replica,
+invoice lines added, deleted and edited): the triggers of migration 0028 log the dossiers, an
 incremental build applies them, and a full refresh must give the same rows. The incremental build
-must have read the log (not recomputed everything) and emptied it.
+must have read the log (not recomputed everything), recomputed only some of the lines, and
+emptied the log.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from backoffice.dbt_runner import run_dbt
 
 START = date(2026, 3, 2)
 DAYS = 20
-TABLES = ("int_matching_dossier_keys", "int_matching_traveller_names", "int_matching_dossier_amounts")
+TABLES = (
+    "int_matching_dossier_keys",
+    "int_matching_traveller_names",
+    "int_matching_dossier_amounts",
+    "int_matching_candidates",
+)
+NEW = "BK-2026-999999"  # the dossier the changes create, named by an invoice loaded before it exists
+NEW_REFERENCE = "-N"  # added to the supplier's references of the services it copies
 SELECT = ["--select", "+int_matching_changes_applied"]
 
 
@@ -76,7 +86,110 @@ FIRST_SERVICE = (
 FIRST_SERVICE_LINE = "id = (SELECT min(id) FROM app.price_lines WHERE dossier_number = :n AND service_id IS NOT NULL)"
 
 
-def _change(db: Engine, rng: random.Random) -> set[str]:
+def _invoice(
+    conn: sa.Connection, supplier: str, number: str, day: date, lines: list[tuple[str, str]], currency: str = "EUR"
+) -> None:
+    """A supplier invoice written straight in SQL: (reference, amount incl. tax) per line."""
+    conn.execute(
+        sa.text(
+            """INSERT INTO app.supplier_invoices (supplier_code, invoice_number, kind, invoice_date, currency,
+                   sha256, source_file)
+               VALUES (:s, :n, 'invoice', :d, :c, md5(:n), 'test')"""
+        ),
+        {"s": supplier, "n": number, "d": day, "c": currency},
+    )
+    for line_number, (reference, amount) in enumerate(lines, start=1):
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.supplier_invoice_lines (supplier_code, invoice_number, line_number, reference,
+                       description, amount_excl_tax, vat_rate, amount_incl_tax)
+                   VALUES (:s, :n, :l, :r, 'Prestation', :a, 0, :a)"""
+            ),
+            {"s": supplier, "n": number, "l": line_number, "r": reference, "a": amount},
+        )
+
+
+def _source(db: Engine) -> sa.Row:
+    """The dossier the new one copies: a supplier of its services with the service's own reference and
+    a price line's cost, a day its dates fit, a traveller's name; and two other dossiers."""
+    with db.connect() as conn:
+        return conn.execute(
+            sa.text(
+                """SELECT s.dossier_number, s.supplier_code, s.supplier_reference, s.start_date,
+                          t.last_name, t.first_name, p.purchase_total, p.purchase_currency,
+                          (SELECT array_agg(dossier_number) FROM (
+                               SELECT dossier_number FROM app.dossiers ORDER BY 1 DESC LIMIT 2) AS o) AS others
+                   FROM app.services AS s
+                   JOIN app.travellers AS t USING (dossier_number)
+                   JOIN app.price_lines AS p USING (dossier_number, service_id)
+                   WHERE s.supplier_reference <> '' AND p.purchase_total > 0
+                   ORDER BY s.dossier_number, s.service_id, t.traveller_id, p.id LIMIT 1"""
+            )
+        ).one()
+
+
+def _old_invoices(db: Engine, source: sa.Row) -> None:
+    """Invoices naming what the changes will create, each line on one of its own so that it is found by
+    one way only: the new dossier's number and the supplier's reference of a service it copies (each
+    with two other dossiers' numbers: its invoice names no one dossier, before or after), the
+    number a digit short, its traveller's name, the name of the travellers the changes add elsewhere, the cost
+    of the price line it copies. And an invoice whose one ruled dossier (the sibling clue of its
+    other line) stops being its only one when the new dossier its last line names appears."""
+    with db.begin() as conn:
+        day, supplier = source.start_date, source.supplier_code
+        _invoice(conn, supplier, "OLD-NUMBER", day, [(NEW, "100.00"), *[(n, "99.00") for n in source.others]])
+        _invoice(conn, supplier, "OLD-NEAR", day, [(NEW[:-1], "101.00")])
+        _invoice(
+            conn,
+            supplier,
+            "OLD-REFERENCE",
+            day,
+            [(source.supplier_reference + NEW_REFERENCE, "102.00"), *[(n, "98.00") for n in source.others]],
+        )
+        _invoice(conn, supplier, "OLD-NAME", day, [(f"{source.last_name} {source.first_name}", "103.00")])
+        _invoice(conn, supplier, "OLD-ADDED-NAME", day, [("Du Pré Zoé", "104.00")])
+        _invoice(conn, supplier, "OLD-AMOUNT", day, [("Divers", str(source.purchase_total))], source.purchase_currency)
+        _invoice(
+            conn,
+            supplier,
+            "OLD-SIBLING",
+            day,
+            [(source.dossier_number, "110.00"), ("Frais de dossier", "111.00"), (f"Ref {NEW}", "112.00")],
+        )
+
+
+def _change_invoices(db: Engine, rng: random.Random, supplier: str, day: date) -> None:
+    """Invoice lines added (a new invoice naming old and new dossiers), deleted and edited (as a restore
+    would: the application never changes a committed invoice)."""
+    with db.begin() as conn:
+        numbers = _pick(conn, rng, "SELECT dossier_number FROM app.dossiers ORDER BY 1", 2)
+        _invoice(conn, supplier, "NEW-1", day, [(numbers[0], "50.00"), ("Transferts", "37.50"), (NEW, "12.00")])
+        lines = conn.execute(
+            sa.text(
+                """SELECT supplier_code, invoice_number, line_number FROM app.supplier_invoice_lines
+                   WHERE invoice_number NOT LIKE 'OLD-%' AND invoice_number <> 'NEW-1' ORDER BY 1, 2, 3"""
+            )
+        ).all()
+        gone, edited = rng.sample(lines, 2)
+        # Committed invoices are immutable (the database refuses); a restore in replica mode is not.
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        conn.execute(
+            sa.text(
+                """DELETE FROM app.supplier_invoice_lines
+                   WHERE (supplier_code, invoice_number, line_number) = (:s, :n, :l)"""
+            ),
+            {"s": gone[0], "n": gone[1], "l": gone[2]},
+        )
+        conn.execute(
+            sa.text(
+                """UPDATE app.supplier_invoice_lines SET reference = :r
+                   WHERE (supplier_code, invoice_number, line_number) = (:s, :n, :l)"""
+            ),
+            {"r": numbers[1], "s": edited[0], "n": edited[1], "l": edited[2]},
+        )
+
+
+def _change(db: Engine, rng: random.Random, source: str) -> set[str]:
     """Random changes of every kind the per-dossier tables read; the dossiers changed."""
     changed: set[str] = set()
     having = "SELECT DISTINCT dossier_number FROM app.{} ORDER BY 1"
@@ -153,12 +266,14 @@ def _change(db: Engine, rng: random.Random) -> set[str]:
             )
             changed.add(number)
         # A new dossier, a copy of an old one under a new number.
-        (source,) = _pick(conn, rng, having.format("price_lines"), 1)
-        new = "BK-2026-999999"
+        new = NEW
         params = {"n": source}
         _copy(conn, "dossiers", "dossier_number = :n", params, {"dossier_number": f"'{new}'"})
         for table in ("travellers", "services", "price_lines"):
-            _copy(conn, table, "dossier_number = :n", params, {"dossier_number": f"'{new}'", "reverses_id": "NULL"})
+            overrides = {"dossier_number": f"'{new}'", "reverses_id": "NULL"}
+            if table == "services":  # the supplier's own references, named by an old line (_old_invoices)
+                overrides["supplier_reference"] = f"supplier_reference || '{NEW_REFERENCE}'"
+            _copy(conn, table, "dossier_number = :n", params, overrides)
         changed.add(new)
     # Bulk loads and restores silence triggers with replica mode: the log's still fire.
     with db.begin() as conn:
@@ -174,12 +289,15 @@ def _change(db: Engine, rng: random.Random) -> set[str]:
 
 def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> None:
     generated_days(db, tmp_path / "landing", START, DAYS, 12, seed=5)
+    source = _source(db)
+    _old_invoices(db, source)
     run_dbt(["run", *SELECT])
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.matching_changes")).scalar_one() == 0
     before = _rows(db)
 
-    changed = _change(db, random.Random(7))
+    changed = _change(db, random.Random(7), source.dossier_number)
+    _change_invoices(db, random.Random(8), source.supplier_code, source.start_date)
     run_dbt(["run", *SELECT])
     with db.connect() as conn:
         applied = conn.execute(sa.text("SELECT * FROM intermediate.int_matching_changes_applied")).one()
@@ -189,6 +307,15 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
     assert left == 0
     incremental = _rows(db)
     assert incremental != before  # the changes reached the tables
+    with db.connect() as conn:
+        everything, dirty, lines = conn.execute(
+            sa.text(
+                """SELECT bool_or(everything), count(*),
+                          (SELECT count(*) FROM app.supplier_invoice_lines)
+                   FROM intermediate.int_matching_dirty_lines"""
+            )
+        ).one()
+    assert not everything and 0 < dirty < lines / 2, (dirty, lines)
 
     run_dbt(["run", "--full-refresh", *SELECT])
     full = _rows(db)

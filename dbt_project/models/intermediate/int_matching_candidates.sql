@@ -19,18 +19,28 @@
     newest first and stop after the few it keeps; the planner, guessing the name filter
     selective, read every dossier of the name booked before the invoice and sorted them instead
     (13 s -> 1.2 s at 100,000 dossiers, 77,900 lookups; docs/dbt.md). -#}
+-- depends_on: {{ ref('int_matching_changes') }}
+-- depends_on: {{ ref('int_matching_dirty_lines') }}
+-- depends_on: {{ ref('int_matching_open_amount_changes') }}
+{#- Incremental by line (docs/dbt.md, "Incremental candidates"): a build recomputes the lines
+    int_matching_dirty_lines names (or every line when it says `everything`), and the strategy
+    replace_dirty_lines (macros/matching_candidates_incremental.sql) replaces their rows; the
+    post-hook matching_seen_sync keeps what the table was computed from, for the next build. -#}
+{% set recompute = is_incremental() and not matching_candidates_everything() %}
 {{ config(
     schema='intermediate',
-    materialized='table',
+    materialized='incremental',
+    incremental_strategy='replace_dirty_lines',
+    on_schema_change='fail',
     indexes=[
         {'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']},
         {'columns': ['dossier_number', 'candidate_rank']},
     ],
     pre_hook=["set local enable_nestloop = off", "set local enable_bitmapscan = off"],
-    post_hook="analyze {{ this }}"
+    post_hook=["analyze {{ this }}", "{{ matching_seen_sync() }}"]
 ) }}
 
-with {{ matching_rule_ctes() }},
+with {{ matching_rule_ctes(lines_where=matching_dirty_lines_where() if recompute else none) }},
 
 open_lines as (
     select l.*
@@ -53,39 +63,14 @@ reference_numbers as (
 ),
 
 near_keys as (
-    -- a digit put back at one of the six places
-    select r.*, left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 1) as near
-    from reference_numbers as r
-    cross join generate_series(0, 5) as p(pos)
-    cross join generate_series(0, 9) as g(digit)
-    where {{ dbt.length('r.digits') }} = 5
-    union all
-    -- one digit too many
-    select r.*, left(r.digits, p.pos) || substr(r.digits, p.pos + 2)
-    from reference_numbers as r
-    cross join generate_series(0, 6) as p(pos)
-    where {{ dbt.length('r.digits') }} = 7
-    union all
-    -- one digit wrong
-    select r.*, left(r.digits, p.pos) || g.digit || substr(r.digits, p.pos + 2)
-    from reference_numbers as r
-    cross join generate_series(0, 5) as p(pos)
-    cross join generate_series(0, 9) as g(digit)
-    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> g.digit::text
-    union all
-    -- two neighbours swapped
-    select r.*, left(r.digits, p.pos) || substr(r.digits, p.pos + 2, 1) || substr(r.digits, p.pos + 1, 1)
-        || substr(r.digits, p.pos + 3)
-    from reference_numbers as r
-    cross join generate_series(0, 4) as p(pos)
-    where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> substr(r.digits, p.pos + 2, 1)
+    {{ matching_near_keys('reference_numbers') }}
 ),
 
 by_near_number as (
     select distinct k.supplier_code, k.invoice_number, k.line_number, sd.dossier_number
     from near_keys as k
     inner join {{ ref('int_matching_dossier_keys') }} as sd
-        on sd.supplier_code = k.supplier_code and sd.dossier_key = 'BK' || k.year || k.near
+        on sd.supplier_code = k.supplier_code and sd.dossier_key = k.near
 ),
 
 -- The amounts still open per dossier (int_matching_open_amounts, a table indexed per supplier,
@@ -97,9 +82,24 @@ amount_targets as not materialized (
 
 -- Suppliers that invoice dossier by dossier: a line with a useless reference belongs to the
 -- dossier the rest of its invoice names, when the invoice names only one.
+-- Recomputing some lines only, the rules' dossiers of the invoice's other lines are the table's.
 single_dossier_invoices as (
     select supplier_code, invoice_number, min(dossier_number) as dossier_number
-    from rule_pairs
+    from (
+        select supplier_code, invoice_number, dossier_number from rule_pairs
+        {% if recompute %}
+        union all
+        select p.supplier_code, p.invoice_number, p.dossier_number
+        from {{ this }} as p
+        where p.is_rule
+            and (p.supplier_code, p.invoice_number) in (select supplier_code, invoice_number from open_lines)
+            and not exists (
+                select 1 from {{ ref('int_matching_dirty_lines') }} as d
+                where d.supplier_code = p.supplier_code and d.invoice_number = p.invoice_number
+                    and d.line_number = p.line_number
+            )
+        {% endif %}
+    ) as r
     group by supplier_code, invoice_number
     having count(distinct dossier_number) = 1
 ),

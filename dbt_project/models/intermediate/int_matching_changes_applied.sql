@@ -1,7 +1,8 @@
 {#- What the build's per-dossier tables applied of the change log (one row), and, after it, the
     log emptied of those changes: this model runs once int_matching_dossier_keys,
-    int_matching_traveller_names and int_matching_dossier_amounts are built and tested (a failure
-    skips it, and the same changes are applied again next time). Rows are deleted by seq, not up
+    int_matching_traveller_names, int_matching_dossier_amounts and int_matching_candidates (which
+    reads the log to know which lines to recompute) are built and tested (a failure skips it, and
+    the same changes are applied again next time). Rows are deleted by seq, not up
     to a seq: one committed during the build stays, whatever its number.
 
     Build it with the tables it depends on (a whole build, or `+int_matching_changes_applied`):
@@ -9,6 +10,7 @@
 -- depends_on: {{ ref('int_matching_dossier_keys') }}
 -- depends_on: {{ ref('int_matching_traveller_names') }}
 -- depends_on: {{ ref('int_matching_dossier_amounts') }}
+-- depends_on: {{ ref('int_matching_candidates') }}
 {{ config(
     schema='intermediate',
     materialized='table',

@@ -1,0 +1,267 @@
+{#- The supplier invoice lines whose candidates an incremental build of int_matching_candidates
+    recomputes: every line whose candidates may differ from those in the table, given what
+    changed since it was computed (docs/dbt.md, "Incremental candidates"). A line's candidates
+    depend on the line, on its invoice's other lines (the sibling clue) and on the dossiers its
+    keys find; so a line is recomputed when:
+
+    - line: it is new, changed or gone (compared with int_matching_seen_lines);
+    - candidate: one of its candidates is a dossier the change log names (int_matching_changes):
+      it may lose or re-rank it;
+    - number, supplier_reference: a changed dossier's number is in its reference, or the supplier's
+      reference of one of its services is the reference (the rules may now name it);
+    - near_number: a changed dossier's number is one slip away from a number of the reference;
+    - name: a changed row of a dossier's travellers' names (new, renamed, other dates) has a last
+      name that is a word of the reference, the invoice date fitting;
+    - amount: a changed amount of a dossier is the line's amount: held (as it is now) or still
+      open (as it is now or was: int_matching_open_amount_changes; the open amounts are read only
+      by the line's amount, so a dossier whose open amounts alone moved, a new invoice's rules
+      having closed them, changes nothing else);
+    - sibling: another line of its invoice now names another dossier by the rules, so the
+      invoice's single dossier (the sibling clue) changed.
+
+    The clue lookups (near_number, name, amount, sibling) are made for the lines no rule matched
+    only: the others have only the rules' candidates. One row with `everything` set instead when
+    the build recomputes every line (matching_candidates_must_rebuild). -#}
+-- depends_on: {{ ref('int_matching_changes') }}
+-- depends_on: {{ ref('stg_app__supplier_invoice_lines') }}
+-- depends_on: {{ ref('stg_app__dossiers') }}
+-- depends_on: {{ ref('stg_app__services') }}
+-- depends_on: {{ ref('int_matching_dossier_keys') }}
+-- depends_on: {{ ref('int_matching_traveller_names') }}
+-- depends_on: {{ ref('int_matching_dossier_amounts') }}
+-- depends_on: {{ ref('int_matching_open_amount_changes') }}
+{{ config(
+    schema='intermediate',
+    materialized='table',
+    indexes=[{'columns': ['supplier_code', 'invoice_number', 'line_number']}],
+    post_hook="analyze {{ this }}"
+) }}
+
+{% if matching_candidates_must_rebuild() %}
+select
+    null::text as supplier_code,
+    null::text as invoice_number,
+    null::int as line_number,
+    true as everything,
+    true as line_changed,
+    'everything'::text as reasons
+{% else %}
+{% set previous = matching_relation('int_matching_candidates') %}
+{% set seen_lines = matching_relation('int_matching_seen_lines') %}
+with current_lines as (
+    select supplier_code, invoice_number, line_number, kind, invoice_date, currency, reference, description,
+        amount_incl_tax
+    from {{ ref('stg_app__supplier_invoice_lines') }}
+),
+
+seen as (
+    select supplier_code, invoice_number, line_number, kind, invoice_date, currency, reference, description,
+        amount_incl_tax
+    from {{ seen_lines }}
+),
+
+changed_lines as (
+    select supplier_code, invoice_number, line_number
+    from (select * from current_lines except select * from seen) as now_
+    union
+    select supplier_code, invoice_number, line_number
+    from (select * from seen except select * from current_lines) as before_
+),
+
+with_changed_candidate as (
+    select distinct p.supplier_code, p.invoice_number, p.line_number
+    from {{ previous }} as p
+    where {{ matching_changed('p.dossier_number') }}
+),
+
+changed_keys as (
+    select dossier_number, upper(regexp_replace(dossier_number, '[^A-Za-z0-9]', '', 'g')) as dossier_key
+    from {{ ref('stg_app__dossiers') }}
+    where {{ matching_changed('dossier_number') }}
+),
+
+number_gains as (
+    select distinct s.supplier_code, s.invoice_number, s.line_number
+    from {{ seen_lines }} as s
+    cross join unnest(s.numbers) as n(found)
+    inner join changed_keys as k on k.dossier_key = n.found
+),
+
+reference_gains as (
+    select distinct l.supplier_code, l.invoice_number, l.line_number
+    from {{ seen_lines }} as l
+    inner join {{ ref('stg_app__services') }} as s
+        on s.supplier_code = l.supplier_code
+        and upper(regexp_replace(s.supplier_reference, '[^A-Za-z0-9]', '', 'g')) = l.ref_norm
+    where l.ref_norm <> '' and {{ matching_changed('s.dossier_number') }}
+),
+
+ruled_before as materialized (
+    select distinct supplier_code, invoice_number, line_number, dossier_number
+    from {{ previous }}
+    where is_rule
+),
+
+-- The lines no rule matched when the table was computed: those the clues are looked up for (a
+-- line gaining or losing a rule is recomputed above).
+open_lines as materialized (
+    select s.*
+    from {{ seen_lines }} as s
+    where not exists (
+        select 1 from ruled_before as r
+        where r.supplier_code = s.supplier_code and r.invoice_number = s.invoice_number
+            and r.line_number = s.line_number
+    )
+),
+
+open_numbers as (
+    select o.supplier_code, o.invoice_number, o.line_number,
+        split_part(n.near, ':', 1) as year, split_part(n.near, ':', 2) as digits
+    from open_lines as o
+    cross join unnest(o.near_numbers) as n(near)
+),
+
+near_keys as (
+    {{ matching_near_keys('open_numbers') }}
+),
+
+near_gains as (
+    select distinct k.supplier_code, k.invoice_number, k.line_number
+    from near_keys as k
+    inner join {{ ref('int_matching_dossier_keys') }} as d
+        on d.supplier_code = k.supplier_code and d.dossier_key = k.near
+    where {{ matching_changed('d.dossier_number') }}
+),
+
+changed_names as (
+    select distinct supplier_code, last_token, booked_on, last_date
+    from (
+        select * from {{ ref('int_matching_traveller_names') }} where {{ matching_changed('dossier_number') }}
+        except
+        select * from {{ matching_relation('int_matching_seen_names') }}
+        where {{ matching_changed('dossier_number') }}
+    ) as n
+),
+
+name_gains as (
+    select distinct o.supplier_code, o.invoice_number, o.line_number
+    from open_lines as o
+    cross join unnest(o.tokens) as t(token)
+    inner join changed_names as n on n.supplier_code = o.supplier_code and n.last_token = t.token
+    where o.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
+),
+
+changed_amounts as (
+    select supplier_code, currency, amount
+    from (
+        select * from {{ ref('int_matching_dossier_amounts') }} where {{ matching_changed('dossier_number') }}
+        except
+        select * from {{ matching_relation('int_matching_seen_amounts') }}
+        where {{ matching_changed('dossier_number') }}
+    ) as a
+    union
+    select supplier_code, currency, amount
+    from {{ ref('int_matching_open_amount_changes') }}
+),
+
+amount_gains as (
+    select o.supplier_code, o.invoice_number, o.line_number
+    from open_lines as o
+    where exists (
+        select 1 from changed_amounts as a
+        where a.supplier_code = o.supplier_code and a.currency = o.currency and a.amount = o.amount_incl_tax
+    )
+),
+
+-- The lines whose rules may name other dossiers now, their rules computed again, and the invoices
+-- whose single dossier (the sibling clue of their other lines) is then another.
+rule_touched as (
+    select supplier_code, invoice_number, line_number from changed_lines
+    union
+    select supplier_code, invoice_number, line_number from number_gains
+    union
+    select supplier_code, invoice_number, line_number from reference_gains
+    union
+    select supplier_code, invoice_number, line_number from ruled_before
+    where {{ matching_changed('dossier_number') }}
+),
+
+{{ matching_rule_ctes(
+    lines_where="(supplier_code, invoice_number, line_number) in (select supplier_code, invoice_number, line_number from rule_touched)"
+) }},
+
+touched_invoices as (
+    select distinct supplier_code, invoice_number from rule_touched
+),
+
+rules_before as (
+    select r.supplier_code, r.invoice_number, r.dossier_number
+    from ruled_before as r
+    inner join touched_invoices using (supplier_code, invoice_number)
+),
+
+rules_after as (
+    select r.supplier_code, r.invoice_number, r.dossier_number
+    from ruled_before as r
+    inner join touched_invoices using (supplier_code, invoice_number)
+    where not exists (
+        select 1 from rule_touched as t
+        where t.supplier_code = r.supplier_code and t.invoice_number = r.invoice_number
+            and t.line_number = r.line_number
+    )
+    union all
+    select supplier_code, invoice_number, dossier_number from rule_pairs
+),
+
+sibling_changed as (
+    select i.supplier_code, i.invoice_number
+    from touched_invoices as i
+    left join (
+        select supplier_code, invoice_number,
+            case when count(distinct dossier_number) = 1 then min(dossier_number) end as dossier_number
+        from rules_before
+        group by supplier_code, invoice_number
+    ) as b using (supplier_code, invoice_number)
+    left join (
+        select supplier_code, invoice_number,
+            case when count(distinct dossier_number) = 1 then min(dossier_number) end as dossier_number
+        from rules_after
+        group by supplier_code, invoice_number
+    ) as a using (supplier_code, invoice_number)
+    where b.dossier_number is distinct from a.dossier_number
+),
+
+sibling_gains as (
+    select o.supplier_code, o.invoice_number, o.line_number
+    from open_lines as o
+    inner join sibling_changed using (supplier_code, invoice_number)
+),
+
+dirty as (
+    select supplier_code, invoice_number, line_number, 'line' as reason from changed_lines
+    union all
+    select supplier_code, invoice_number, line_number, 'candidate' from with_changed_candidate
+    union all
+    select supplier_code, invoice_number, line_number, 'number' from number_gains
+    union all
+    select supplier_code, invoice_number, line_number, 'supplier_reference' from reference_gains
+    union all
+    select supplier_code, invoice_number, line_number, 'near_number' from near_gains
+    union all
+    select supplier_code, invoice_number, line_number, 'name' from name_gains
+    union all
+    select supplier_code, invoice_number, line_number, 'amount' from amount_gains
+    union all
+    select supplier_code, invoice_number, line_number, 'sibling' from sibling_gains
+)
+
+select
+    supplier_code,
+    invoice_number,
+    line_number,
+    false as everything,
+    bool_or(reason = 'line') as line_changed,
+    string_agg(distinct reason, ' ' order by reason) as reasons
+from dirty
+group by supplier_code, invoice_number, line_number
+{% endif %}
