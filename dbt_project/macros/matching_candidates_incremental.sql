@@ -1,26 +1,59 @@
 {#- The incremental candidates (docs/dbt.md, "Incremental candidates"). An incremental build of
     int_matching_candidates recomputes only the lines int_matching_dirty_lines names, and
     deletes their rows before inserting what was recomputed (strategy replace_dirty_lines below).
-    To know which lines a change can reach, it keeps what the table was last computed from, the
-    "seen" tables, written in the same transaction as the table itself (matching_seen_sync, a
-    post-hook of the model), so they always describe it:
+    To know which lines a change can reach, it keeps what the table was last computed from,
+    written in the same transaction as the table itself (matching_seen_sync, a post-hook of the
+    model), so that it always describes the table:
 
     - int_matching_seen_lines: every invoice line as the matching read it, with the keys its
       reference gives (dossier numbers, readings one slip away, words), so that "which old lines
       hold this new number or name" is an equality join, not a regular expression per line;
-    - int_matching_seen_names, int_matching_seen_amounts, int_matching_seen_open_amounts: copies of
-      int_matching_traveller_names, int_matching_dossier_amounts and int_matching_open_amounts.
+    - int_matching_seen_open_amounts: a copy of int_matching_open_amounts;
+    - int_matching_before_names, int_matching_before_amounts: the rows of the dossiers changed
+      since, as int_matching_traveller_names and int_matching_dossier_amounts held them when the
+      table was computed: kept by their strategy (matching_keep_before) the first time it replaces
+      a dossier's rows after that, listed in int_matching_before_dossiers, and emptied by the
+      post-hook once the candidates have read them. The change log is emptied only after the
+      candidates are built (int_matching_changes_applied), so these dossiers are the log's.
 
     A full build (first build, --full-refresh, a change log holding `everything` or too many
-    dossiers, a seen table missing) rebuilds every line and every seen table. -#}
+    dossiers, one of these tables missing) rebuilds every line and the tables above. -#}
 
 {% macro matching_relation(name) -%}
     {{- return(api.Relation.create(database=target.database, schema='intermediate', identifier=name)) -}}
 {%- endmacro %}
 
 {% macro matching_seen_tables() -%}
-    {{- return(['int_matching_seen_lines', 'int_matching_seen_names', 'int_matching_seen_amounts',
-                'int_matching_seen_open_amounts']) -}}
+    {{- return(['int_matching_seen_lines', 'int_matching_seen_open_amounts', 'int_matching_before_names',
+                'int_matching_before_amounts', 'int_matching_before_dossiers']) -}}
+{%- endmacro %}
+
+{#- The per-dossier tables whose rows before a change the dirty lines compare with. -#}
+{% macro matching_before_tables() -%}
+    {{- return({'int_matching_traveller_names': 'int_matching_before_names',
+                'int_matching_dossier_amounts': 'int_matching_before_amounts'}) -}}
+{%- endmacro %}
+
+{#- In the strategy of the per-dossier tables, before their changed dossiers' rows are deleted:
+    keep those rows, for the dossiers not kept yet since the candidates last read them. -#}
+{% macro matching_keep_before(target) -%}
+    {%- set before = matching_before_tables().get(target.identifier) -%}
+    {%- set changed = matching_changed_dossiers() -%}
+    {%- if before is not none and changed is not none and changed | length > 0 %}
+    {%- set kept = matching_relation('int_matching_before_dossiers') %}
+    create table if not exists {{ matching_relation(before) }} (like {{ target }});
+    create table if not exists {{ kept }} (source text not null, dossier_number text not null,
+        primary key (source, dossier_number));
+    insert into {{ matching_relation(before) }}
+    select * from {{ target }} as t
+    where {{ matching_changed('t.dossier_number') }}
+        and not exists (
+            select 1 from {{ kept }} as k where k.source = '{{ before }}' and k.dossier_number = t.dossier_number
+        );
+    insert into {{ kept }} (source, dossier_number)
+    select '{{ before }}', n from unnest({{ text_array(changed) }}) as n
+    on conflict do nothing;
+    {%- endif %}
 {%- endmacro %}
 
 {#- Whether this build recomputes every line: decided once, by int_matching_dirty_lines (which
@@ -29,12 +62,13 @@
     {%- if not execute or flags.FULL_REFRESH or matching_changed_dossiers() is none -%}
         {{- return(true) -}}
     {%- endif -%}
-    {%- for name in ['int_matching_candidates'] + matching_seen_tables() -%}
-        {%- if adapter.get_relation(database=target.database, schema='intermediate', identifier=name) is none -%}
-            {{- return(true) -}}
-        {%- endif -%}
-    {%- endfor -%}
-    {{- return(false) -}}
+    {#- to_regclass, not dbt's relation cache: the strategy above creates tables during the build. -#}
+    {%- set missing = run_query(
+        "select count(*) from unnest(array['"
+        ~ (['int_matching_candidates'] + matching_seen_tables()) | join("','")
+        ~ "']) as n where to_regclass('intermediate.' || n) is null"
+    ).columns[0].values()[0] -%}
+    {{- return(missing > 0) -}}
 {%- endmacro %}
 
 {% macro matching_candidates_everything() -%}
@@ -108,20 +142,21 @@
         {{- return('') -}}
     {%- endif -%}
     {%- set lines = matching_relation('int_matching_seen_lines') -%}
-    {%- set copies = [
-        (matching_relation('int_matching_seen_names'), ref('int_matching_traveller_names')),
-        (matching_relation('int_matching_seen_amounts'), ref('int_matching_dossier_amounts')),
-        (matching_relation('int_matching_seen_open_amounts'), ref('int_matching_open_amounts')),
-    ] -%}
+    {%- set open_amounts = matching_relation('int_matching_seen_open_amounts') -%}
+    {%- set kept = matching_relation('int_matching_before_dossiers') -%}
     {%- if matching_candidates_everything() %}
         drop table if exists {{ lines }};
         create table {{ lines }} as {{ matching_line_keys() }};
         create index on {{ lines }} (supplier_code, invoice_number, line_number);
-        {%- for seen, source in copies %}
-        drop table if exists {{ seen }};
-        create table {{ seen }} as select * from {{ source }};
-        create index on {{ seen }} (dossier_number);
+        drop table if exists {{ open_amounts }};
+        create table {{ open_amounts }} as select * from {{ ref('int_matching_open_amounts') }};
+        create index on {{ open_amounts }} (dossier_number);
+        {%- for source, before in matching_before_tables().items() %}
+        drop table if exists {{ matching_relation(before) }};
+        create table {{ matching_relation(before) }} (like {{ ref(source) }});
         {%- endfor %}
+        create table if not exists {{ kept }} (source text not null, dossier_number text not null,
+            primary key (source, dossier_number));
     {%- else %}
         delete from {{ lines }} as s
         using {{ ref('int_matching_dirty_lines') }} as d
@@ -132,16 +167,16 @@
             "(l.supplier_code, l.invoice_number, l.line_number) in (select supplier_code, invoice_number, line_number from "
             ~ ref('int_matching_dirty_lines') ~ " where line_changed)"
         ) }};
-        {%- for seen, source in copies[:2] %}
-        delete from {{ seen }} where {{ matching_changed('dossier_number') }};
-        insert into {{ seen }} select * from {{ source }} where {{ matching_changed('dossier_number') }};
+        delete from {{ open_amounts }}
+        where dossier_number in (select dossier_number from {{ ref('int_matching_open_amount_changes') }});
+        insert into {{ open_amounts }}
+        select * from {{ ref('int_matching_open_amounts') }}
+        where dossier_number in (select dossier_number from {{ ref('int_matching_open_amount_changes') }});
+        {%- for before in matching_before_tables().values() %}
+        truncate table {{ matching_relation(before) }};
         {%- endfor %}
-        delete from {{ copies[2][0] }}
-        where dossier_number in (select dossier_number from {{ ref('int_matching_open_amount_changes') }});
-        insert into {{ copies[2][0] }}
-        select * from {{ copies[2][1] }}
-        where dossier_number in (select dossier_number from {{ ref('int_matching_open_amount_changes') }});
     {%- endif %}
+    truncate table {{ kept }};
     analyze {{ lines }};
 {%- endmacro %}
 

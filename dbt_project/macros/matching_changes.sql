@@ -50,6 +50,7 @@
 
 {% macro get_incremental_replace_changed_dossiers_sql(arg_dict) -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {{ matching_keep_before(arg_dict['target_relation']) }}
     delete from {{ arg_dict['target_relation'] }} where {{ matching_changed('dossier_number') }};
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }};

@@ -133,13 +133,15 @@ near_gains as (
     where {{ matching_changed('d.dossier_number') }}
 ),
 
+{%- set kept = matching_relation('int_matching_before_dossiers') %}
+
 changed_names as (
     select distinct supplier_code, last_token, booked_on, last_date
     from (
-        select * from {{ ref('int_matching_traveller_names') }} where {{ matching_changed('dossier_number') }}
+        select n.* from {{ ref('int_matching_traveller_names') }} as n
+        inner join {{ kept }} as k on k.dossier_number = n.dossier_number and k.source = 'int_matching_before_names'
         except
-        select * from {{ matching_relation('int_matching_seen_names') }}
-        where {{ matching_changed('dossier_number') }}
+        select * from {{ matching_relation('int_matching_before_names') }}
     ) as n
 ),
 
@@ -154,10 +156,10 @@ name_gains as (
 changed_amounts as (
     select supplier_code, currency, amount
     from (
-        select * from {{ ref('int_matching_dossier_amounts') }} where {{ matching_changed('dossier_number') }}
+        select a.* from {{ ref('int_matching_dossier_amounts') }} as a
+        inner join {{ kept }} as k on k.dossier_number = a.dossier_number and k.source = 'int_matching_before_amounts'
         except
-        select * from {{ matching_relation('int_matching_seen_amounts') }}
-        where {{ matching_changed('dossier_number') }}
+        select * from {{ matching_relation('int_matching_before_amounts') }}
     ) as a
     union
     select supplier_code, currency, amount
