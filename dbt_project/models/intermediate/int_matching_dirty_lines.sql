@@ -192,8 +192,32 @@ rule_touched as (
     lines_where="(supplier_code, invoice_number, line_number) in (select supplier_code, invoice_number, line_number from rule_touched)"
 ) }},
 
+-- Only the lines whose rules' dossiers differ can change an invoice's one dossier: a supplement
+-- touches many ruled lines (at 1M nearly every invoice holds one) and changes none of their rules.
+rules_before_touched as (
+    select r.supplier_code, r.invoice_number, r.line_number, r.dossier_number
+    from ruled_before as r
+    inner join rule_touched using (supplier_code, invoice_number, line_number)
+),
+
+rules_changed as (
+    select supplier_code, invoice_number, line_number
+    from (
+        select supplier_code, invoice_number, line_number, dossier_number from rules_before_touched
+        except
+        select supplier_code, invoice_number, line_number, dossier_number from rule_pairs
+    ) as lost
+    union
+    select supplier_code, invoice_number, line_number
+    from (
+        select supplier_code, invoice_number, line_number, dossier_number from rule_pairs
+        except
+        select supplier_code, invoice_number, line_number, dossier_number from rules_before_touched
+    ) as gained
+),
+
 touched_invoices as (
-    select distinct supplier_code, invoice_number from rule_touched
+    select distinct supplier_code, invoice_number from rules_changed
 ),
 
 rules_before as (
