@@ -56,8 +56,10 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- Whether this build recomputes every line: decided once, by int_matching_dirty_lines (which
-    writes it as its `everything` row); the candidates and the seen tables read that row. -#}
+{#- Whether this build recomputes every line: decided once, by the first model of the chain,
+    int_matching_rule_changes (which writes it as its `everything` row, copied by
+    int_matching_dirty_lines); the models after it read that row (matching_candidates_everything):
+    the strategies below create tables during the build, so asking again could answer otherwise. -#}
 {% macro matching_candidates_must_rebuild() -%}
     {%- if not execute or flags.FULL_REFRESH or matching_changed_dossiers() is none -%}
         {{- return(true) -}}
@@ -65,18 +67,21 @@
     {#- to_regclass, not dbt's relation cache: the strategy above creates tables during the build. -#}
     {%- set missing = run_query(
         "select count(*) from unnest(array['"
-        ~ (['int_matching_candidates'] + matching_seen_tables()) | join("','")
+        ~ (['int_matching_candidates', 'int_matching_open_amounts'] + matching_seen_tables()) | join("','")
         ~ "']) as n where to_regclass('intermediate.' || n) is null"
     ).columns[0].values()[0] -%}
     {{- return(missing > 0) -}}
 {%- endmacro %}
 
-{% macro matching_candidates_everything() -%}
+{#- `decided_by`: the model whose `everything` row is read, int_matching_rule_changes for the models
+    built before int_matching_dirty_lines (each model refs, and declares, only what runs before it).
+    An empty table is a build with nothing to recompute, not everything. -#}
+{% macro matching_candidates_everything(decided_by='int_matching_dirty_lines') -%}
     {%- if not execute -%}
         {{- return(true) -}}
     {%- endif -%}
     {%- set result = run_query(
-        "select coalesce(bool_or(everything), true) from " ~ ref('int_matching_dirty_lines')
+        "select coalesce(bool_or(everything), false) from " ~ ref(decided_by)
     ) -%}
     {{- return(result.columns[0].values()[0]) -}}
 {%- endmacro %}

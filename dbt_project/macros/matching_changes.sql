@@ -11,13 +11,17 @@
     are and hashes them, where `= any(array(select ...))` compared each row with every element in
     turn (a delete from a 500,000-row table against 6,000 numbers took 41 s). -#}
 {% macro matching_changed(column) -%}
-    {%- set changed = matching_changed_dossiers() -%}
-    {%- if changed is none -%}
+    {{ matching_among(column, matching_changed_dossiers()) }}
+{%- endmacro %}
+
+{#- A condition keeping the rows of `dossiers`, a list of dossier numbers (none: every row). -#}
+{% macro matching_among(column, dossiers) -%}
+    {%- if dossiers is none -%}
         true
-    {%- elif changed | length == 0 -%}
+    {%- elif dossiers | length == 0 -%}
         false
     {%- else -%}
-        {{ column }} = any({{ text_array(changed) }})
+        {{ column }} = any({{ text_array(dossiers) }})
     {%- endif -%}
 {%- endmacro %}
 

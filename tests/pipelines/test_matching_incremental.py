@@ -1,4 +1,4 @@
-"""The matching's incremental tables (per dossier, and the candidates per line) equal a full refresh.
+"""The matching's incremental tables (per dossier, open amounts included; candidates per line) equal a full refresh.
 
 Twenty generated days are loaded and built, with an invoice whose lines name what does not exist
 yet (a dossier number, one a digit short, a traveller's name); then random changes of every kind
@@ -7,8 +7,8 @@ travellers, supplements, cancelled, deleted and added services, cancelled dossie
 version, a new dossier those old lines name, a write under session_replication_role = replica,
 invoice lines added, deleted and edited): the triggers of migration 0028 log the dossiers, an
 incremental build applies them, and a full refresh must give the same rows. The incremental build
-must have read the log (not recomputed everything), recomputed only some of the lines, and
-emptied the log.
+must have read the log (not recomputed everything), recomputed only some of the lines and of the
+dossiers' open amounts, and emptied the log.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ TABLES = (
     "int_matching_dossier_keys",
     "int_matching_traveller_names",
     "int_matching_dossier_amounts",
+    "int_matching_open_amounts",
     "int_matching_candidates",
 )
 NEW = "BK-2026-999999"  # the dossier the changes create, named by an invoice loaded before it exists
@@ -134,7 +135,9 @@ def _old_invoices(db: Engine, source: sa.Row) -> None:
     with two other dossiers' numbers: its invoice names no one dossier, before or after), the
     number a digit short, its traveller's name, the name of the travellers the changes add elsewhere, the cost
     of the price line it copies. And an invoice whose one ruled dossier (the sibling clue of its
-    other line) stops being its only one when the new dossier its last line names appears."""
+    other line) stops being its only one when the new dossier its last line names appears; and a line
+    ruled to the source dossier alone until the new dossier it also names appears (what the rules
+    found invoiced for the source, so its open amounts, move though no change names it)."""
     with db.begin() as conn:
         day, supplier = source.start_date, source.supplier_code
         _invoice(conn, supplier, "OLD-NUMBER", day, [(NEW, "100.00"), *[(n, "99.00") for n in source.others]])
@@ -155,6 +158,9 @@ def _old_invoices(db: Engine, source: sa.Row) -> None:
             "OLD-SIBLING",
             day,
             [(source.dossier_number, "110.00"), ("Frais de dossier", "111.00"), (f"Ref {NEW}", "112.00")],
+        )
+        _invoice(
+            conn, supplier, "OLD-SHARED", day, [(f"{source.dossier_number} {NEW}", "105.00")], source.purchase_currency
         )
 
 
@@ -296,6 +302,18 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
         assert conn.execute(sa.text("SELECT count(*) FROM app.matching_changes")).scalar_one() == 0
     before = _rows(db)
 
+    # Nothing changed since: nothing to recompute (not everything), and the same rows.
+    run_dbt(["run", *SELECT])
+    with db.connect() as conn:
+        touched = conn.execute(
+            sa.text(
+                """SELECT (SELECT count(*) FROM intermediate.int_matching_rule_changes),
+                          (SELECT count(*) FROM intermediate.int_matching_dirty_lines)"""
+            )
+        ).one()
+    assert tuple(touched) == (0, 0)
+    assert _rows(db) == before
+
     changed = _change(db, random.Random(7), source.dossier_number)
     _change_invoices(db, random.Random(8), source.supplier_code, source.start_date)
     run_dbt(["run", *SELECT])
@@ -316,6 +334,17 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
             )
         ).one()
     assert not everything and 0 < dirty < lines / 2, (dirty, lines)
+    with db.connect() as conn:
+        recomputed, dossiers = conn.execute(
+            sa.text(
+                """SELECT (SELECT count(DISTINCT d) FROM intermediate.int_matching_rule_changes AS r
+                           CROSS JOIN unnest(r.rules_before || r.rules_now) AS d
+                           WHERE r.line_changed OR r.rules_before <> r.rules_now),
+                          (SELECT count(*) FROM app.dossiers)"""
+            )
+        ).one()
+    # the open amounts of the dossiers the moved lines' rules name were recomputed, not every dossier's
+    assert 0 < recomputed + len(changed) < dossiers / 2, (recomputed, len(changed), dossiers)
 
     run_dbt(["run", "--full-refresh", *SELECT])
     full = _rows(db)

@@ -4,11 +4,13 @@
     depend on the line, on its invoice's other lines (the sibling clue) and on the dossiers its
     keys find; so a line is recomputed when:
 
-    - line: it is new, changed or gone (compared with int_matching_seen_lines);
+    - line: it is new, changed or gone (int_matching_rule_changes, compared with
+      int_matching_seen_lines);
     - candidate: one of its candidates is a dossier the change log names (int_matching_changes):
       it may lose or re-rank it;
     - number, supplier_reference: a changed dossier's number is in its reference, or the supplier's
-      reference of one of its services is the reference (the rules may now name it);
+      reference of one of its services is the reference (the rules may now name it:
+      int_matching_rule_changes);
     - near_number: a changed dossier's number is one slip away from a number of the reference;
     - name: a changed row of a dossier's travellers' names (new, renamed, other dates) has a last
       name that is a word of the reference, the invoice date fitting;
@@ -16,16 +18,15 @@
       open (as it is now or was: int_matching_open_amount_changes; the open amounts are read only
       by the line's amount, so a dossier whose open amounts alone moved, a new invoice's rules
       having closed them, changes nothing else);
-    - sibling: another line of its invoice now names another dossier by the rules, so the
-      invoice's single dossier (the sibling clue) changed.
+    - sibling: another line of its invoice now names another dossier by the rules (their rules
+      before and now: int_matching_rule_changes), so the invoice's single dossier (the sibling
+      clue) changed.
 
     The clue lookups (near_number, name, amount, sibling) are made for the lines no rule matched
     only: the others have only the rules' candidates. One row with `everything` set instead when
-    the build recomputes every line (matching_candidates_must_rebuild). -#}
+    the build recomputes every line (as int_matching_rule_changes decided). -#}
 -- depends_on: {{ ref('int_matching_changes') }}
--- depends_on: {{ ref('stg_app__supplier_invoice_lines') }}
--- depends_on: {{ ref('stg_app__dossiers') }}
--- depends_on: {{ ref('stg_app__services') }}
+-- depends_on: {{ ref('int_matching_rule_changes') }}
 -- depends_on: {{ ref('int_matching_dossier_keys') }}
 -- depends_on: {{ ref('int_matching_traveller_names') }}
 -- depends_on: {{ ref('int_matching_dossier_amounts') }}
@@ -37,7 +38,7 @@
     post_hook="analyze {{ this }}"
 ) }}
 
-{% if matching_candidates_must_rebuild() %}
+{% if matching_candidates_everything('int_matching_rule_changes') %}
 select
     null::text as supplier_code,
     null::text as invoice_number,
@@ -48,52 +49,18 @@ select
 {% else %}
 {% set previous = matching_relation('int_matching_candidates') %}
 {% set seen_lines = matching_relation('int_matching_seen_lines') %}
-with current_lines as (
-    select supplier_code, invoice_number, line_number, kind, invoice_date, currency, reference, description,
-        amount_incl_tax
-    from {{ ref('stg_app__supplier_invoice_lines') }}
-),
-
-seen as (
-    select supplier_code, invoice_number, line_number, kind, invoice_date, currency, reference, description,
-        amount_incl_tax
-    from {{ seen_lines }}
+with rule_changes as (
+    select * from {{ ref('int_matching_rule_changes') }}
 ),
 
 changed_lines as (
-    select supplier_code, invoice_number, line_number
-    from (select * from current_lines except select * from seen) as now_
-    union
-    select supplier_code, invoice_number, line_number
-    from (select * from seen except select * from current_lines) as before_
+    select supplier_code, invoice_number, line_number from rule_changes where line_changed
 ),
 
 with_changed_candidate as (
     select distinct p.supplier_code, p.invoice_number, p.line_number
     from {{ previous }} as p
     where {{ matching_changed('p.dossier_number') }}
-),
-
-changed_keys as (
-    select dossier_number, upper(regexp_replace(dossier_number, '[^A-Za-z0-9]', '', 'g')) as dossier_key
-    from {{ ref('stg_app__dossiers') }}
-    where {{ matching_changed('dossier_number') }}
-),
-
-number_gains as (
-    select distinct s.supplier_code, s.invoice_number, s.line_number
-    from {{ seen_lines }} as s
-    cross join unnest(s.numbers) as n(found)
-    inner join changed_keys as k on k.dossier_key = n.found
-),
-
-reference_gains as (
-    select distinct l.supplier_code, l.invoice_number, l.line_number
-    from {{ seen_lines }} as l
-    inner join {{ ref('stg_app__services') }} as s
-        on s.supplier_code = l.supplier_code
-        and upper(regexp_replace(s.supplier_reference, '[^A-Za-z0-9]', '', 'g')) = l.ref_norm
-    where l.ref_norm <> '' and {{ matching_changed('s.dossier_number') }}
 ),
 
 ruled_before as materialized (
@@ -175,45 +142,13 @@ amount_gains as (
     )
 ),
 
--- The lines whose rules may name other dossiers now, their rules computed again, and the invoices
--- whose single dossier (the sibling clue of their other lines) is then another.
-rule_touched as (
-    select supplier_code, invoice_number, line_number from changed_lines
-    union
-    select supplier_code, invoice_number, line_number from number_gains
-    union
-    select supplier_code, invoice_number, line_number from reference_gains
-    union
-    select supplier_code, invoice_number, line_number from ruled_before
-    where {{ matching_changed('dossier_number') }}
-),
-
-{{ matching_rule_ctes(
-    lines_where="(supplier_code, invoice_number, line_number) in (select supplier_code, invoice_number, line_number from rule_touched)"
-) }},
-
--- Only the lines whose rules' dossiers differ can change an invoice's one dossier: a supplement
--- touches many ruled lines (at 1M nearly every invoice holds one) and changes none of their rules.
-rules_before_touched as (
-    select r.supplier_code, r.invoice_number, r.line_number, r.dossier_number
-    from ruled_before as r
-    inner join rule_touched using (supplier_code, invoice_number, line_number)
-),
-
+-- The invoices whose single dossier (the sibling clue of their other lines) may then be another:
+-- only the lines whose rules' dossiers differ can change it (a supplement touches many ruled lines,
+-- at 1M nearly every invoice holds one, and changes none of their rules).
 rules_changed as (
     select supplier_code, invoice_number, line_number
-    from (
-        select supplier_code, invoice_number, line_number, dossier_number from rules_before_touched
-        except
-        select supplier_code, invoice_number, line_number, dossier_number from rule_pairs
-    ) as lost
-    union
-    select supplier_code, invoice_number, line_number
-    from (
-        select supplier_code, invoice_number, line_number, dossier_number from rule_pairs
-        except
-        select supplier_code, invoice_number, line_number, dossier_number from rules_before_touched
-    ) as gained
+    from rule_changes
+    where rules_before <> rules_now
 ),
 
 touched_invoices as (
@@ -231,12 +166,15 @@ rules_after as (
     from ruled_before as r
     inner join touched_invoices using (supplier_code, invoice_number)
     where not exists (
-        select 1 from rule_touched as t
+        select 1 from rule_changes as t
         where t.supplier_code = r.supplier_code and t.invoice_number = r.invoice_number
             and t.line_number = r.line_number
     )
     union all
-    select supplier_code, invoice_number, dossier_number from rule_pairs
+    select t.supplier_code, t.invoice_number, d.dossier_number
+    from rule_changes as t
+    inner join touched_invoices using (supplier_code, invoice_number)
+    cross join unnest(t.rules_now) as d(dossier_number)
 ),
 
 sibling_changed as (
@@ -268,9 +206,9 @@ dirty as (
     union all
     select supplier_code, invoice_number, line_number, 'candidate' from with_changed_candidate
     union all
-    select supplier_code, invoice_number, line_number, 'number' from number_gains
+    select supplier_code, invoice_number, line_number, 'number' from rule_changes where number_gain
     union all
-    select supplier_code, invoice_number, line_number, 'supplier_reference' from reference_gains
+    select supplier_code, invoice_number, line_number, 'supplier_reference' from rule_changes where reference_gain
     union all
     select supplier_code, invoice_number, line_number, 'near_number' from near_gains
     union all

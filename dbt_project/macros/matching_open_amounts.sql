@@ -1,0 +1,34 @@
+{#- int_matching_open_amounts incremental by dossier (docs/dbt.md, "Incremental open amounts"): what
+    is still open for a dossier depends on its own expected amounts, amounts and dates (the change
+    log names the dossier when they change) and on the invoice lines the rules name it alone for;
+    those move only with the lines int_matching_rule_changes lists. So a build recomputes the
+    dossiers of the log and those named by the rules, before or now, of a line that changed or
+    whose rules' dossiers changed; none (every dossier) when the matching recomputes everything or
+    there are more than var('matching_incremental_max_dossiers'). -#}
+{% macro matching_open_dossiers() -%}
+    {%- if not execute or matching_candidates_everything('int_matching_rule_changes') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set limit = var('matching_incremental_max_dossiers') | int -%}
+    {%- set moved = run_query(
+        "select distinct d.dossier_number from " ~ ref('int_matching_rule_changes') ~ " as r"
+        ~ " cross join unnest(r.rules_before || r.rules_now) as d(dossier_number)"
+        ~ " where r.line_changed or r.rules_before <> r.rules_now"
+    ).columns[0].values() -%}
+    {%- set dossiers = (matching_changed_dossiers() | list + moved | list) | unique | sort | list -%}
+    {{- return(none if dossiers | length > limit else dossiers) -}}
+{%- endmacro %}
+
+{#- Incremental strategy of int_matching_open_amounts: the recomputed dossiers' rows replaced (a
+    dossier with nothing open any more loses its rows), or every row. -#}
+{% macro get_incremental_replace_open_dossiers_sql(arg_dict) -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set dossiers = matching_open_dossiers() -%}
+    {%- if dossiers is none %}
+    truncate table {{ arg_dict['target_relation'] }};
+    {%- else %}
+    delete from {{ arg_dict['target_relation'] }} where {{ matching_among('dossier_number', dossiers) }};
+    {%- endif %}
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }};
+{%- endmacro %}
