@@ -18,7 +18,7 @@ from factories import generated_days
 from sqlalchemy.engine import Engine
 
 from assets.dbt import BUILD_ARGS, build_args
-from backoffice.dbt_runner import run_dbt, target_path
+from backoffice.dbt_runner import DbtFailed, run_dbt, target_path
 
 START = date(2026, 3, 2)
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
@@ -155,3 +155,44 @@ def test_a_daily_build_checks_the_changed_dossiers_only(db: Engine, tmp_path: Pa
     assert _scope(_checked_sql()) == {renamed}
     run_dbt([*build_args(date(2026, 11, 29)), "--select", "int_mart_changes", CHECK])
     assert _scope(_checked_sql()) is None
+
+
+ENTRIES_CHECK = "int_entries__client_payments_rows_hold"
+
+
+def _entries_check_sql() -> str:
+    (path,) = (target_path() / "run").rglob(f"{ENTRIES_CHECK}.sql")
+    return path.read_text(encoding="utf-8")
+
+
+def test_the_payments_check_reads_what_the_build_posts(db: Engine, tmp_path: Path) -> None:
+    """The check of the bank journal's source rows reads the payments the journal has no line for yet,
+    and still fails a build on one of them (no exchange rate covers its day)."""
+    generated_days(db, tmp_path / "landing", START, 3, 12, seed=12, payments=True)
+    run_dbt(BUILD)  # the journal exists after this one
+    run_dbt(BUILD)
+    assert "p.moves_money" in _entries_check_sql()  # the payments the journal has no line for
+
+    with db.begin() as conn:
+        number = conn.execute(sa.text("SELECT min(dossier_number) FROM app.dossiers")).scalar_one()
+        conn.execute(
+            sa.text(
+                """INSERT INTO app.payments (payment_id, dossier_number, received_at, method, amount, currency, status,
+                       provider, origin)
+                   VALUES ('PAY-NO-RATE', :n, '2001-01-02', 'transfer', 10.00, 'USD', 'captured', 'bank', 'manual')"""
+            ),
+            {"n": number},
+        )
+    for args in (BUILD, ["build", "--full-refresh", "--select", ENTRIES_CHECK]):
+        try:
+            run_dbt(args)
+        except DbtFailed as failed:
+            assert ENTRIES_CHECK in str(failed)
+        else:
+            raise AssertionError("a payment without an exchange rate passed the check")
+    assert "p.moves_money" not in _entries_check_sql()  # a full build: every payment
+    with db.connect() as conn:
+        posted = conn.execute(
+            sa.text("SELECT count(*) FROM marts.accounting_entries WHERE source_id = 'PAY-NO-RATE'")
+        ).scalar_one()
+    assert posted == 0

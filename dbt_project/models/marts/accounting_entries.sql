@@ -27,24 +27,15 @@ with lines as (
     select * from {{ ref('int_entries__supplier_invoices') }}
     union all
     select * from {{ ref('int_entries__client_payments') }}
-    where source_id = any(array(
-        select p.payment_id from {{ ref('stg_app__payments') }} as p
-        where p.moves_money and {{ entries_unposted('payment', 'p.payment_id') }}
-    ))
+    where source_id = any(array({{ entries_to_post('payment', this) }}))
     union all
     select * from {{ ref('int_entries__margin_vat') }}
     union all
     select * from {{ ref('int_entries__client_invoices') }}
-    where source_id = any(array(
-        select i.invoice_number from {{ ref('stg_app__client_invoices') }} as i
-        where {{ entries_unposted('client_invoice', 'i.invoice_number') }}
-    ))
+    where source_id = any(array({{ entries_to_post('client_invoice', this) }}))
     union all
     select * from {{ ref('int_entries__write_offs') }}
-    where source_id = any(array(
-        select cast(w.write_off_id as text) from {{ ref('stg_app__write_offs') }} as w
-        where {{ entries_unposted('write_off', 'cast(w.write_off_id as text)') }}
-    ))
+    where source_id = any(array({{ entries_to_post('write_off', this) }}))
 ),
 
 new_lines as (

@@ -17,8 +17,16 @@
     of the dossiers changed since the last build (macro mart_changed_dossiers; docs/dbt.md, "Daily
     checks of the changed dossiers"), each read through the view for that dossier alone; a full
     build, all of them. `scope_dossiers` names the dossiers instead (the test of this test).
+
+    With `scope_entries` (a source type: payment, client_invoice, write_off), on a view
+    accounting_entries posts records from, the rows of the records the journal has no line for
+    yet: what this build posts (macro entries_to_post), read through the view filtered on their
+    ids. A posted entry is never written again, so the records posted before were checked when
+    they were posted; every row on a full build, with var('mart_checks_all') (the weekly build),
+    or when the journal does not exist yet.
 -#}
-{% test rows_hold(model, not_null=[], unique=[], accepted_values={}, scope_column=none, scope_dossiers=none) %}
+{% test rows_hold(model, not_null=[], unique=[], accepted_values={}, scope_column=none, scope_dossiers=none,
+                  scope_entries=none) %}
 {%- set keys = [] -%}
 {%- for item in unique -%}{%- do keys.append([item] if item is string else item) -%}{%- endfor -%}
 {%- set columns = [] -%}
@@ -54,8 +62,22 @@
 -- depends_on: {{ ref('int_matching_candidates') }}
 {%- set dossiers = scope_dossiers if scope_dossiers is not none else mart_changed_dossiers() -%}
 {%- endif %}
+{%- set journal = none -%}
+{%- if scope_entries %}
+-- depends_on: {{ ref('stg_app__payments') }}
+-- depends_on: {{ ref('stg_app__client_invoices') }}
+-- depends_on: {{ ref('stg_app__write_offs') }}
+{%- if execute and not flags.FULL_REFRESH and not var('mart_checks_all') -%}
+{%- set journal = entries_journal() -%}
+{%- endif -%}
+{%- endif %}
 with checked as materialized (
+    {%- if journal is not none %}
+    select {{ columns | join(', ') }} from {{ model }}
+    where source_id = any(array({{ entries_to_post(scope_entries, journal) }}))
+    {%- else %}
     {{ rows_of_dossiers(model, columns, scope_column, dossiers) }}
+    {%- endif %}
 )
 {{ checks | join('\nunion all\n') }}
 {% endtest %}
