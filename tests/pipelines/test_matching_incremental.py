@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from factories import generated_days
 from sqlalchemy.engine import Engine
 
-from backoffice.dbt_runner import run_dbt
+from backoffice.dbt_runner import DbtFailed, run_dbt, target_path
 
 START = date(2026, 3, 2)
 DAYS = 20
@@ -293,6 +293,36 @@ def _change(db: Engine, rng: random.Random, source: str) -> set[str]:
     return changed
 
 
+CHECK = "int_matching_candidates_rows_hold"
+
+
+def _check_reads_the_dirty_lines(db: Engine) -> None:
+    """The candidates' check of an incremental build reads the lines it recomputed, and fails on one."""
+    run_dbt(["test", "--select", CHECK])
+    (compiled,) = (target_path() / "run").rglob(f"{CHECK}.sql")
+    assert "int_matching_dirty_lines" in compiled.read_text(encoding="utf-8")
+    duplicate = """INSERT INTO intermediate.int_matching_candidates
+                   SELECT c.* FROM intermediate.int_matching_candidates AS c
+                   JOIN intermediate.int_matching_dirty_lines USING (supplier_code, invoice_number, line_number)
+                   ORDER BY 1, 2, 3, 4 LIMIT 1"""
+    with db.begin() as conn:
+        conn.execute(sa.text(duplicate))
+    try:
+        run_dbt(["test", "--select", CHECK])
+    except DbtFailed as failed:
+        assert CHECK in str(failed)
+    else:
+        raise AssertionError("a duplicate candidate of a recomputed line passed the check")
+    with db.begin() as conn:  # the duplicate out again: one of the two identical rows
+        conn.execute(
+            sa.text(
+                """DELETE FROM intermediate.int_matching_candidates WHERE ctid IN (
+                       SELECT max(ctid) FROM intermediate.int_matching_candidates
+                       GROUP BY supplier_code, invoice_number, line_number, dossier_number HAVING count(*) > 1)"""
+            )
+        )
+
+
 def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> None:
     generated_days(db, tmp_path / "landing", START, DAYS, 12, seed=5)
     source = _source(db)
@@ -345,6 +375,8 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
         ).one()
     # the open amounts of the dossiers the moved lines' rules name were recomputed, not every dossier's
     assert 0 < recomputed + len(changed) < dossiers / 2, (recomputed, len(changed), dossiers)
+
+    _check_reads_the_dirty_lines(db)
 
     run_dbt(["run", "--full-refresh", *SELECT])
     full = _rows(db)

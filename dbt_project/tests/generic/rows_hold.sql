@@ -24,9 +24,14 @@
     ids. A posted entry is never written again, so the records posted before were checked when
     they were posted; every row on a full build, with var('mart_checks_all') (the weekly build),
     or when the journal does not exist yet.
+
+    With `scope_lines` (a model listing supplier invoice lines with an `everything` column: the
+    dirty lines of int_matching_candidates), on a table an incremental build replaces line by
+    line, the rows of the lines that build replaced: the others were checked when they were
+    written. Every row when it says `everything`, on a full build and on the weekly one.
 -#}
 {% test rows_hold(model, not_null=[], unique=[], accepted_values={}, scope_column=none, scope_dossiers=none,
-                  scope_entries=none) %}
+                  scope_entries=none, scope_lines=none) %}
 {%- set keys = [] -%}
 {%- for item in unique -%}{%- do keys.append([item] if item is string else item) -%}{%- endfor -%}
 {%- set columns = [] -%}
@@ -71,8 +76,23 @@
 {%- set journal = entries_journal() -%}
 {%- endif -%}
 {%- endif %}
+{%- set lines = none -%}
+{%- if scope_lines %}
+-- depends_on: {{ ref(scope_lines) }}
+{%- if execute and not flags.FULL_REFRESH and not var('mart_checks_all') -%}
+{%- set everything = run_query(
+    "select coalesce(bool_or(everything), false) from " ~ ref(scope_lines)
+).columns[0].values()[0] -%}
+{%- if not everything -%}{%- set lines = ref(scope_lines) -%}{%- endif -%}
+{%- endif -%}
+{%- endif %}
 with checked as materialized (
-    {%- if journal is not none %}
+    {%- if lines is not none %}
+    select {{ columns | join(', ') }} from {{ model }}
+    where (supplier_code, invoice_number, line_number) in (
+        select supplier_code, invoice_number, line_number from {{ lines }}
+    )
+    {%- elif journal is not none %}
     select {{ columns | join(', ') }} from {{ model }}
     where source_id = any(array({{ entries_to_post(scope_entries, journal) }}))
     {%- else %}
