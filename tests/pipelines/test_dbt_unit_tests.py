@@ -22,4 +22,5 @@ def test_every_unit_test_passes_and_the_production_build_leaves_them_out(databas
     assert len(unit) >= 27, sorted(unit)
     assert set(unit.values()) == {"pass"}, {k: v for k, v in unit.items() if v != "pass"}
     assert "unit_test.backoffice.int_matching_candidates.matching_last_name_alone_capped" in unit
+    assert "unit_test.backoffice.int_matching_candidates.matching_full_name_alone_capped" in unit
     assert BUILD_ARGS[0] == "build" and BUILD_ARGS[1:] == ["--exclude-resource-type", "unit_test"]
