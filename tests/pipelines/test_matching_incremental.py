@@ -14,7 +14,7 @@ dossiers' open amounts, and emptied the log.
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -295,6 +295,218 @@ def _change(db: Engine, rng: random.Random, source: str) -> set[str]:
     return changed
 
 
+# The `amount` reason's frontier (int_matching_dirty_lines, amount_gains): an invoice line per
+# condition, each reached by that condition alone when its amount changes for one dossier.
+FRONTIER_DAY = date(2026, 3, 8)
+RANK, SHORT, NAMES, CANDIDATE = "701.01", "702.02", "704.04", "FRONT-CANDIDATE"
+SUPPLEMENT = (
+    "id = (SELECT min(id) FROM app.price_lines WHERE dossier_number = :n AND supplier_code = :s "
+    "AND purchase_currency = :c AND service_id IS NOT NULL)"
+)
+
+
+def _supplement(conn: sa.Connection, number: str, supplier: str, currency: str, amount: str) -> None:
+    """A price line of `amount` on one of the dossier's services with the supplier, as a modification adds one."""
+    _copy(
+        conn,
+        "price_lines",
+        SUPPLEMENT,
+        {"n": number, "s": supplier, "c": currency},
+        {
+            "origin": "'modification'",
+            "booking_version": "NULL",
+            "line_id": "'FRONT-' || id",
+            "quantity": "1",
+            "unit_purchase_amount": amount,
+            "reverses_id": "NULL",
+        },
+    )
+
+
+def _frontier_cast(db: Engine, source: sa.Row) -> dict[str, object]:
+    """The dossiers of the frontier's lines, read from the built tables: those of the supplier with
+    a price line in the source's currency, the most recently booked first, split by whether the
+    frontier day fits their dates."""
+    supplier, currency = source.supplier_code, source.purchase_currency
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                """SELECT k.dossier_number, k.booked_on, k.last_date,
+                          :d BETWEEN k.booked_on - 3 AND k.last_date + 180 AS fits,
+                          (SELECT coalesce(array_agg(DISTINCT n.last_name), '{}')
+                           FROM intermediate.int_matching_traveller_names AS n
+                           WHERE n.dossier_number = k.dossier_number AND n.supplier_code = k.supplier_code) AS names
+                   FROM intermediate.int_matching_dossier_keys AS k
+                   WHERE k.supplier_code = :s AND k.dossier_number NOT IN (:src, :o1, :o2)
+                     AND EXISTS (SELECT 1 FROM app.price_lines AS p WHERE p.dossier_number = k.dossier_number
+                                 AND p.supplier_code = :s AND p.purchase_currency = :c AND p.service_id IS NOT NULL)
+                   ORDER BY k.booked_on DESC, k.dossier_number DESC"""
+            ),
+            {
+                "d": FRONTIER_DAY,
+                "s": supplier,
+                "c": currency,
+                "src": source.dossier_number,
+                "o1": source.others[0],
+                "o2": source.others[1],
+            },
+        ).all()
+        unruled = set(
+            conn.execute(
+                sa.text(
+                    """SELECT k.dossier_number FROM intermediate.int_matching_dossier_keys AS k
+                       JOIN intermediate.int_matching_open_amounts AS o
+                         ON o.dossier_number = k.dossier_number AND o.supplier_code = k.supplier_code
+                       JOIN intermediate.int_expected__by_dossier_supplier AS e
+                         ON e.dossier_number = k.dossier_number AND e.supplier_code = k.supplier_code
+                         AND e.currency = o.currency AND e.expected_amount = o.amount
+                       WHERE k.supplier_code = :s AND o.currency = :c AND o.kind = 'invoice' AND NOT EXISTS (
+                           SELECT 1 FROM intermediate.int_matching_candidates AS c
+                           WHERE c.dossier_number = k.dossier_number AND c.supplier_code = :s AND c.is_rule)"""
+                ),
+                {"s": supplier, "c": currency},
+            ).scalars()
+        )
+    fitting = [r for r in rows if r.fits]
+    roles = ["rank_new", "rank_1", "rank_2", "rank_3", "open_1", "open_2", "held_1", "held_2", "short_1"]
+    assert len(fitting) > len(roles) + 2, len(fitting)
+    cast: dict[str, object] = dict(zip(roles, fitting, strict=False))
+    # An old dossier whose last name at least two dossiers booked after it hold (so it is none of a
+    # line's last-name-only candidates), booked before every holder of the names line's amount.
+    for i, row in enumerate(fitting[len(roles) :], start=len(roles)):
+        for name in sorted(set(row.names) - {n for n in (*cast["open_1"].names, *cast["open_2"].names)}):
+            later = [r for r in fitting[len(roles) : i] if name in r.names and r.booked_on > row.booked_on]
+            if len(later) >= 2 and row.booked_on < min(
+                cast[k].booked_on for k in ("open_1", "open_2", "held_1", "held_2")
+            ):
+                cast["names_old"], cast["names_name"] = row, name
+                break
+        if "names_old" in cast:
+            break
+    used = {r.dossier_number for r in cast.values() if isinstance(r, sa.Row)}
+    cast["short_new"] = next(r for r in rows if not r.fits and r.booked_on - timedelta(days=3) > FRONTIER_DAY)
+    # Its line holds its number a digit short: no dossier the changes touch may be one slip from that.
+    changed = [cast[k].dossier_number for k in ("rank_new", "short_new", "names_old")]
+
+    def clear(number: str) -> bool:
+        short = number[:-1]
+        return not any(c[:i] + c[i + 1 :] == short for c in changed for i in range(len(c)))
+
+    # Its invoice is dated after the dates fit (a candidate by its number still), when two other
+    # dossiers hold its amount open: the line has as many alike candidates as it keeps.
+    used |= {cast["short_new"].dossier_number}
+    for row in sorted(rows, key=lambda r: (r.last_date, r.dossier_number)):
+        if row.dossier_number not in unruled or row.dossier_number in used or len(row.dossier_number) != len(NEW):
+            continue
+        if not clear(row.dossier_number):
+            continue
+        day = row.last_date + timedelta(days=200)
+        alike = [
+            r
+            for r in rows
+            if r.dossier_number not in used | {row.dossier_number}
+            and r.booked_on - timedelta(days=3) <= day <= r.last_date + timedelta(days=180)
+        ]
+        if len(alike) >= 2:
+            cast["candidate"], cast["candidate_day"], cast["candidate_alike"] = row, day, alike[:2]
+            break
+    assert "names_old" in cast, "the generated days hold no dossier for the names line"
+    assert "candidate" in cast, "the generated days hold no dossier for the candidate line"
+    return cast
+
+
+def _frontier_lines(db: Engine, source: sa.Row, cast: dict) -> None:
+    """Before: the amounts the lines carry given to the dossiers that make their frontiers, and the lines."""
+    supplier, currency = source.supplier_code, source.purchase_currency
+    with db.begin() as conn:
+        for key in ("rank_1", "rank_2", "rank_3"):
+            _supplement(conn, cast[key].dossier_number, supplier, currency, RANK)
+        _supplement(conn, cast["short_1"].dossier_number, supplier, currency, SHORT)
+        for key in ("open_1", "open_2", "held_1", "held_2"):
+            _supplement(conn, cast[key].dossier_number, supplier, currency, NAMES)
+        # held_1 and held_2 invoiced in full by the rules: they hold the amount, not open.
+        expected = {
+            key: conn.execute(
+                sa.text(
+                    """SELECT expected_amount FROM intermediate.int_expected__by_dossier_supplier
+                       WHERE dossier_number = :n AND supplier_code = :s AND currency = :c"""
+                ),
+                {"n": cast[key].dossier_number, "s": supplier, "c": currency},
+            ).scalar_one()
+            for key in ("held_1", "held_2", "candidate")
+        }
+        cast["candidate_amount"] = str(expected["candidate"])
+        for row in cast["candidate_alike"]:
+            _supplement(conn, row.dossier_number, supplier, currency, cast["candidate_amount"])
+        _invoice(
+            conn,
+            supplier,
+            "FRONT-HELD",
+            FRONTIER_DAY,
+            [(cast[k].dossier_number, str(expected[k])) for k in ("held_1", "held_2")],
+            currency,
+        )
+        _invoice(conn, supplier, "FRONT-RANK", FRONTIER_DAY, [("Divers", RANK)], currency)
+        _invoice(conn, supplier, "FRONT-SHORT", FRONTIER_DAY, [("Divers", SHORT)], currency)
+        _invoice(conn, supplier, "FRONT-NAMES", FRONTIER_DAY, [(f"{cast['names_name']} Divers", NAMES)], currency)
+        # One slip from the dossier's number (a candidate whatever the date), dated after its dates fit.
+        _invoice(
+            conn,
+            supplier,
+            CANDIDATE,
+            cast["candidate_day"],
+            [(cast["candidate"].dossier_number[:-1], cast["candidate_amount"])],
+            currency,
+        )
+
+
+def _frontier_changes(db: Engine, source: sa.Row, cast: dict) -> None:
+    """After: each line's amount reaches one more dossier (or leaves one), as only its condition sees."""
+    supplier, currency = source.supplier_code, source.purchase_currency
+    with db.begin() as conn:
+        _supplement(conn, cast["rank_new"].dossier_number, supplier, currency, RANK)  # ranks before the kept
+        _supplement(conn, cast["short_new"].dossier_number, supplier, currency, SHORT)  # the date does not fit
+        _supplement(conn, cast["names_old"].dossier_number, supplier, currency, NAMES)  # old, but its name is there
+        # Invoiced in full by a new line the rules find: its open amounts close, no change log names it.
+        _invoice(
+            conn,
+            supplier,
+            "FRONT-CLOSE",
+            FRONTIER_DAY,
+            [(cast["candidate"].dossier_number, cast["candidate_amount"])],
+            currency,
+        )
+
+
+def _frontier(db: Engine, source: sa.Row) -> None:
+    """Each line of the frontier is recomputed by the `amount` reason alone, and the build equals a full refresh."""
+    cast = _frontier_cast(db, source)
+    _frontier_lines(db, source, cast)
+    run_dbt(["run", *SELECT])
+    _frontier_changes(db, source, cast)
+    run_dbt(["run", *SELECT])
+    with db.connect() as conn:
+        reasons = dict(
+            conn.execute(
+                sa.text(
+                    """SELECT invoice_number, reasons FROM intermediate.int_matching_dirty_lines
+                       WHERE invoice_number IN ('FRONT-RANK', 'FRONT-SHORT', 'FRONT-NAMES', :c)"""
+                ),
+                {"c": CANDIDATE},
+            ).all()
+        )
+    assert reasons == dict.fromkeys(["FRONT-RANK", "FRONT-SHORT", "FRONT-NAMES", CANDIDATE], "amount"), reasons
+    incremental = _rows(db)
+    run_dbt(["run", "--full-refresh", *SELECT])
+    full = _rows(db)
+    for table in TABLES:
+        assert incremental[table] == full[table], (
+            table,
+            sorted(incremental[table] - full[table])[:5],
+            sorted(full[table] - incremental[table])[:5],
+        )
+
+
 CHECK = "int_matching_candidates_rows_hold"
 
 
@@ -345,6 +557,8 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
         ).one()
     assert tuple(touched) == (0, 0)
     assert _rows(db) == before
+
+    _frontier(db, source)
 
     changed = _change(db, random.Random(7), source.dossier_number)
     _change_invoices(db, random.Random(8), source.supplier_code, source.start_date)

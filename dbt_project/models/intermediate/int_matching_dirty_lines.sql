@@ -17,7 +17,10 @@
     - amount: a changed amount of a dossier is the line's amount: held (as it is now) or still
       open (as it is now or was: int_matching_open_amount_changes; the open amounts are read only
       by the line's amount, so a dossier whose open amounts alone moved, a new invoice's rules
-      having closed them, changes nothing else);
+      having closed them, changes nothing else), and the dossier can matter to the line: it is one
+      of its candidates, or the invoice date fits and it may rank among the line's alike
+      candidates (a frontier per line, read from the table) or name it, or the line had fewer
+      alike candidates the date fits than it keeps;
     - sibling: another line of its invoice now names another dossier by the rules (their rules
       before and now: int_matching_rule_changes), so the invoice's single dossier (the sibling
       clue) changed.
@@ -120,26 +123,84 @@ name_gains as (
     where o.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
 ),
 
+-- The amount rows that changed, each with its dossier and the window the invoice date must fit: the
+-- changed dossiers' amounts as they are now (a row gone takes away a candidate the line has, found
+-- by `candidate`), and the open amounts that moved, now and before (no change log names them).
 changed_amounts as (
-    select supplier_code, currency, amount
+    select a.supplier_code, a.currency, a.amount, a.dossier_number, a.booked_on, a.last_date, false as open_row
     from (
         select a.* from {{ ref('int_matching_dossier_amounts') }} as a
         inner join {{ kept }} as k on k.dossier_number = a.dossier_number and k.source = 'int_matching_before_amounts'
         except
         select * from {{ matching_relation('int_matching_before_amounts') }}
     ) as a
-    union
-    select supplier_code, currency, amount
+    union all
+    select supplier_code, currency, amount, dossier_number, booked_on, last_date, true
     from {{ ref('int_matching_open_amount_changes') }}
 ),
 
-amount_gains as (
-    select o.supplier_code, o.invoice_number, o.line_number
+amount_pairs as materialized (
+    select o.supplier_code, o.invoice_number, o.line_number, o.tokens, a.dossier_number, a.booked_on, a.open_row,
+        coalesce(
+            o.invoice_date between a.booked_on - 3 and a.last_date + {{ var('matching_days_after_service') }}, false
+        ) as fits
     from open_lines as o
+    inner join changed_amounts as a
+        on a.supplier_code = o.supplier_code and a.currency = o.currency and a.amount = o.amount_incl_tax
+),
+
+-- Per line carrying one, its alike candidates in the table (those the date fits that the amount
+-- alone found, open or only held) and the booking day of the last it kept: a dossier booked
+-- before that ranks after the ten kept.
+frontiers as (
+    select
+        c.supplier_code,
+        c.invoice_number,
+        c.line_number,
+        count(*) filter (where c.amount_exact and c.date_plausible and not c.other_clue) as open_kept,
+        min(k.booked_on) filter (where c.amount_exact and c.date_plausible and not c.other_clue) as open_front,
+        count(*) filter (where not c.amount_exact and not c.other_clue) as held_kept,
+        min(k.booked_on) filter (where not c.amount_exact and not c.other_clue) as held_front
+    from (
+        select p.*, (p.is_rule or p.near_number or p.name_found or p.sibling_match) as other_clue
+        from {{ previous }} as p
+        where (p.supplier_code, p.invoice_number, p.line_number) in (
+            select supplier_code, invoice_number, line_number from amount_pairs
+        )
+    ) as c
+    left join {{ ref('int_matching_dossier_keys') }} as k
+        on k.dossier_number = c.dossier_number and k.supplier_code = c.supplier_code
+    group by c.supplier_code, c.invoice_number, c.line_number
+),
+
+-- A changed amount row reaches a line carrying its amount when its dossier is one of the line's
+-- candidates (its evidence moves); when the invoice date fits its window and the dossier may rank
+-- among the line's alike candidates (the line kept fewer than var('matching_alike_candidates'),
+-- or the dossier is booked no earlier than the last kept: it may also change how many hold the
+-- amount, which counts only up to two) or, open, names the line with one of its words (a name
+-- and an open amount make two clues, kept at any rank); and, open, when the line kept fewer
+-- alike candidates the date fits than that (it is then filled with those it does not fit).
+amount_gains as (
+    select distinct a.supplier_code, a.invoice_number, a.line_number
+    from amount_pairs as a
+    left join frontiers as f using (supplier_code, invoice_number, line_number)
     where exists (
-        select 1 from changed_amounts as a
-        where a.supplier_code = o.supplier_code and a.currency = o.currency and a.amount = o.amount_incl_tax
-    )
+            select 1 from {{ previous }} as c
+            where c.supplier_code = a.supplier_code and c.invoice_number = a.invoice_number
+                and c.line_number = a.line_number and c.dossier_number = a.dossier_number
+        )
+        or (a.fits and (
+            coalesce(f.open_kept, 0) < {{ var('matching_alike_candidates') }}
+            or coalesce(f.held_kept, 0) < {{ var('matching_alike_candidates') }}
+            or a.booked_on >= f.open_front
+            or a.booked_on >= f.held_front
+            or (a.open_row and exists (
+                select 1 from {{ ref('int_matching_traveller_names') }} as n
+                where n.dossier_number = a.dossier_number and n.supplier_code = a.supplier_code
+                    and n.last_token = any(a.tokens)
+            ))
+        ))
+        or (a.open_row and coalesce(f.open_kept, 0) < {{ var('matching_alike_candidates') }})
 ),
 
 -- The invoices whose single dossier (the sibling clue of their other lines) may then be another:
