@@ -50,15 +50,17 @@ def _key() -> str:
 
 
 def build_billing_marts(engine: Engine, database_url: str) -> None:
-    """The seeds and the matching and billing marts, unless this test database has them already."""
+    """The seeds (unless this test database has them already) and the matching and billing marts,
+    rebuilt whole: the fixture emptied their tables and the change logs, so an incremental build
+    (after another module built them) would find nothing to recompute and leave them empty."""
     with engine.connect() as conn:
-        built = conn.execute(
-            sa.text("SELECT to_regclass('marts.supplier_billing_status') IS NOT NULL "
-                    "AND to_regclass('reference.exchange_rates') IS NOT NULL")
-        ).scalar_one()  # fmt: skip
-    if not built:
+        seeded = conn.execute(sa.text("SELECT to_regclass('reference.exchange_rates') IS NOT NULL")).scalar_one()
+    if not seeded:
         run_dbt(["seed", "--select", "exchange_rates"], database_url)
-        run_dbt(["run", "--select", "+supplier_billing_status", "+supplier_invoice_line_matches"], database_url)
+    run_dbt(
+        ["run", "--full-refresh", "--select", "+supplier_billing_status", "+supplier_invoice_line_matches"],
+        database_url,
+    )
 
 
 @pytest.fixture(scope="module")
