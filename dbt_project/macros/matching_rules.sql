@@ -136,3 +136,31 @@ rule_pairs as (
     cross join generate_series(0, 4) as p(pos)
     where {{ dbt.length('r.digits') }} = 6 and substr(r.digits, p.pos + 1, 1) <> substr(r.digits, p.pos + 2, 1)
 {%- endmacro %}
+
+
+{#- Of the dossiers `pairs` (a relation: supplier_code, invoice_number, line_number, dossier_number,
+    booked_on) finds for each line, those not in `known` (found with more evidence), the
+    var('matching_alike_candidates') most recently booked: alike candidates (one clue or none, the
+    same score), of which only so many can matter to a line's confidence (docs/dbt.md, "Name
+    candidates", "Alike candidates"). Ties on the booking day: the higher number first. -#}
+{% macro matching_alike_kept(pairs, known) %}
+    select supplier_code, invoice_number, line_number, dossier_number
+    from (
+        select
+            h.supplier_code,
+            h.invoice_number,
+            h.line_number,
+            h.dossier_number,
+            row_number() over (
+                partition by h.supplier_code, h.invoice_number, h.line_number
+                order by h.booked_on desc, h.dossier_number desc
+            ) as nth
+        from {{ pairs }} as h
+        where not exists (
+            select 1 from {{ known }} as k
+            where k.supplier_code = h.supplier_code and k.invoice_number = h.invoice_number
+                and k.line_number = h.line_number and k.dossier_number = h.dossier_number
+        )
+    ) as alike
+    where nth <= {{ var('matching_alike_candidates') }}
+{%- endmacro %}

@@ -44,6 +44,18 @@ def _rows(db: Engine) -> dict[str, set[tuple]]:
         return {t: set(conn.execute(sa.text(f"SELECT * FROM intermediate.{t}")).all()) for t in TABLES}
 
 
+def _equals_a_full_refresh(db: Engine, incremental: dict[str, set[tuple]]) -> None:
+    """A full refresh gives the same rows as the incremental builds did."""
+    run_dbt(["run", "--full-refresh", *SELECT])
+    full = _rows(db)
+    for table in TABLES:
+        assert incremental[table] == full[table], (
+            table,
+            sorted(incremental[table] - full[table])[:5],
+            sorted(full[table] - incremental[table])[:5],
+        )
+
+
 def _pick(conn: sa.Connection, rng: random.Random, sql: str, k: int) -> list:
     rows = conn.execute(sa.text(sql)).scalars().all()
     return rng.sample(sorted(rows), k)
@@ -497,14 +509,7 @@ def _frontier(db: Engine, source: sa.Row) -> None:
         )
     assert reasons == dict.fromkeys(["FRONT-RANK", "FRONT-SHORT", "FRONT-NAMES", CANDIDATE], "amount"), reasons
     incremental = _rows(db)
-    run_dbt(["run", "--full-refresh", *SELECT])
-    full = _rows(db)
-    for table in TABLES:
-        assert incremental[table] == full[table], (
-            table,
-            sorted(incremental[table] - full[table])[:5],
-            sorted(full[table] - incremental[table])[:5],
-        )
+    _equals_a_full_refresh(db, incremental)
 
 
 CHECK = "int_matching_candidates_rows_hold"
@@ -594,11 +599,4 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
 
     _check_reads_the_dirty_lines(db)
 
-    run_dbt(["run", "--full-refresh", *SELECT])
-    full = _rows(db)
-    for table in TABLES:
-        assert incremental[table] == full[table], (
-            table,
-            sorted(incremental[table] - full[table])[:5],
-            sorted(full[table] - incremental[table])[:5],
-        )
+    _equals_a_full_refresh(db, incremental)

@@ -217,25 +217,7 @@ by_name_with_clue as (
 -- var('matching_alike_candidates') most recently booked are kept, as for a last name alone, and
 -- every one where the name adds to another clue (docs/dbt.md, "Name candidates").
 by_full_name as (
-    select supplier_code, invoice_number, line_number, dossier_number
-    from (
-        select
-            h.supplier_code,
-            h.invoice_number,
-            h.line_number,
-            h.dossier_number,
-            row_number() over (
-                partition by h.supplier_code, h.invoice_number, h.line_number
-                order by h.booked_on desc, h.dossier_number desc
-            ) as nth
-        from full_name_hits as h
-        where not exists (
-            select 1 from by_name_with_clue as c
-            where c.supplier_code = h.supplier_code and c.invoice_number = h.invoice_number
-                and c.line_number = h.line_number and c.dossier_number = h.dossier_number
-        )
-    ) as ranked_full_names
-    where nth <= {{ var('matching_alike_candidates') }}
+    {{ matching_alike_kept('full_name_hits', 'by_name_with_clue') }}
     union all
     select h.supplier_code, h.invoice_number, h.line_number, h.dossier_number
     from full_name_hits as h
@@ -291,25 +273,7 @@ last_name_dossiers as (
 ),
 
 by_last_name_only as (
-    select supplier_code, invoice_number, line_number, dossier_number
-    from (
-        select
-            h.supplier_code,
-            h.invoice_number,
-            h.line_number,
-            h.dossier_number,
-            row_number() over (
-                partition by h.supplier_code, h.invoice_number, h.line_number
-                order by h.booked_on desc, h.dossier_number desc
-            ) as nth
-        from last_name_dossiers as h
-        where not exists (
-            select 1 from name_known as nk
-            where nk.supplier_code = h.supplier_code and nk.invoice_number = h.invoice_number
-                and nk.line_number = h.line_number and nk.dossier_number = h.dossier_number
-        )
-    ) as ranked_names
-    where nth <= {{ var('matching_alike_candidates') }}
+    {{ matching_alike_kept('last_name_dossiers', 'name_known') }}
 ),
 
 by_name as (
@@ -484,25 +448,7 @@ held as (
 ),
 
 held_only as (
-    select supplier_code, invoice_number, line_number, dossier_number
-    from (
-        select
-            h.supplier_code,
-            h.invoice_number,
-            h.line_number,
-            h.dossier_number,
-            row_number() over (
-                partition by h.supplier_code, h.invoice_number, h.line_number
-                order by h.booked_on desc, h.dossier_number desc
-            ) as nth
-        from held as h
-        where not exists (
-            select 1 from other_pairs as o
-            where o.supplier_code = h.supplier_code and o.invoice_number = h.invoice_number
-                and o.line_number = h.line_number and o.dossier_number = h.dossier_number
-        )
-    ) as ranked_held
-    where nth <= {{ var('matching_alike_candidates') }}
+    {{ matching_alike_kept('held', 'other_pairs') }}
 ),
 
 -- How many dossiers the date fits hold the line's amount, open or not: 0, 1 or 2 (two or more,
