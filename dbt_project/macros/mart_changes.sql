@@ -17,16 +17,22 @@
         "select ceil(count(*) * " ~ var('mart_checks_max_share') ~ ")::bigint from " ~ source('app', 'dossiers')
     ).columns[0].values()[0] | int -%}
     {%- set numbers = run_query(
-        "select dossier_number from " ~ changes ~ " where dossier_number is not null"
-        ~ " union select c.dossier_number from " ~ changes ~ " as m"
-        ~ " join " ~ ref('int_matching_candidates') ~ " as c"
-        ~ " using (supplier_code, invoice_number, line_number) where c.candidate_rank = 1"
-        ~ " union select d.dossier_number from " ~ changes ~ " as m"
-        ~ " join " ~ source('app', 'reconciliation_decisions') ~ " as d"
-        ~ " using (supplier_code, invoice_number, line_number)"
-        ~ " order by 1 limit " ~ (limit + 1)
+        mart_changes_dossiers_sql(changes) ~ " order by 1 limit " ~ (limit + 1)
     ).columns[0].values() -%}
     {{- return(none if numbers | length > limit else numbers) -}}
+{%- endmacro %}
+
+{#- The dossiers the rows of `changes` (app.mart_changes or its snapshot) name, as a query: a row's
+    dossier, and for a supplier invoice line the dossier the matching gives it (its first
+    candidate) and those its decisions name. -#}
+{% macro mart_changes_dossiers_sql(changes) -%}
+    select dossier_number from {{ changes }} where dossier_number is not null
+    union select c.dossier_number from {{ changes }} as m
+    join {{ ref('int_matching_candidates') }} as c
+    using (supplier_code, invoice_number, line_number) where c.candidate_rank = 1
+    union select d.dossier_number from {{ changes }} as m
+    join {{ source('app', 'reconciliation_decisions') }} as d
+    using (supplier_code, invoice_number, line_number) where d.dossier_number is not null
 {%- endmacro %}
 
 {#- `columns` of `relation`'s rows whose `column` is one of `dossiers` (every row when none), each

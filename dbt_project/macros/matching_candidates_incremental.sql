@@ -187,17 +187,67 @@
 
 {#- Incremental strategy of int_matching_candidates: the dirty lines' rows replaced by what was
     recomputed for them (a line no longer there loses its rows), or every row when the build
-    recomputed everything. -#}
+    recomputed everything. The dossiers whose lines moved are logged (matching_log_moved). -#}
 {% macro get_incremental_replace_dirty_lines_sql(arg_dict) -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set target = arg_dict['target_relation'] -%}
     {%- if matching_candidates_everything() %}
-    truncate table {{ arg_dict['target_relation'] }};
+    truncate table {{ target }};
     {%- else %}
-    delete from {{ arg_dict['target_relation'] }} as t
+    create temporary table matching_first_before on commit drop as
+    {{ matching_first_of_dirty_lines(target) }};
+    delete from {{ target }} as t
     using {{ ref('int_matching_dirty_lines') }} as d
     where t.supplier_code = d.supplier_code and t.invoice_number = d.invoice_number
         and t.line_number = d.line_number;
     {%- endif %}
-    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }};
+    {%- if not matching_candidates_everything() %}
+    {{ matching_log_moved(target) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The first candidate of each dirty line: what the billing figures read of the table (the matched
+    or suggested dossier, by which rule, with what confidence). -#}
+{% macro matching_first_of_dirty_lines(target) -%}
+    select t.supplier_code, t.invoice_number, t.line_number, t.dossier_number, t.match_method, t.confidence
+    from {{ target }} as t
+    inner join {{ ref('int_matching_dirty_lines') }} as d
+        on t.supplier_code = d.supplier_code and t.invoice_number = d.invoice_number
+        and t.line_number = d.line_number
+    where t.candidate_rank = 1
+{%- endmacro %}
+
+{#- The dossiers a dirty line moved away from or to (its first candidate before and after this
+    build differ), logged in app.mart_changes under this build's invocation id, in the
+    candidates' transaction (docs/dbt.md, "Incremental copies of the billing figures"): no write
+    names them, yet their billing status, margin and search copies change. The build's copies
+    recompute them; int_mart_changes_applied deletes them once the build succeeded. -#}
+{% macro matching_log_moved(target) -%}
+    insert into {{ matching_mart_changes_log() }} (dossier_number, logged_by)
+    select distinct moved.dossier_number, '{{ invocation_id }}'
+    from (
+        (select * from matching_first_before except select * from ({{ matching_first_of_dirty_lines(target) }}) as a)
+        union all
+        (select * from ({{ matching_first_of_dirty_lines(target) }}) as n except select * from matching_first_before)
+    ) as moved
+    where moved.dossier_number is not null;
+{%- endmacro %}
+
+{#- app.mart_changes, written by the candidates' strategy and pre-hook: not a source() of the
+    model, whose unit tests would then need it as an input. -#}
+{% macro matching_mart_changes_log() -%}
+    {{- return(api.Relation.create(database=target.database, schema='app', identifier='mart_changes')) -}}
+{%- endmacro %}
+
+{#- A pre-hook of int_matching_candidates: when this build computes every line (a first or full
+    build, an `everything` in the logs), any dossier's lines may move, so it logs `everything`
+    under its invocation id: the build's copies and the searches then read every dossier. -#}
+{% macro matching_log_everything() -%}
+    {%- if execute and (not is_incremental() or matching_candidates_everything()) -%}
+        insert into {{ matching_mart_changes_log() }} (everything, logged_by) values (true, '{{ invocation_id }}')
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}

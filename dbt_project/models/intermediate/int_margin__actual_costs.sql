@@ -2,18 +2,30 @@
     dossier of each purchase entry: the lines that count in the matching
     (int_invoice_lines__matched: auto_matched, confirmed, manual), so the actual margin follows
     reconciliation. A line an accountant split over several dossiers gives one row per dossier,
-    each with its part (signed: a credit note subtracts). A table rebuilt by each run (see the
-    YAML): a decision taken since the last run shows in the actual margin at the next one. -#}
+    each with its part (signed: a credit note subtracts). Incremental by dossier
+    (macros/billing_changes.sql): a build reads the views for the dossiers whose figures may have
+    changed since the last one, each by its index, and keeps the other rows; a decision taken
+    since the last build shows in the actual margin at the next one. -#}
+-- depends_on: {{ ref('int_mart_changes') }}
+-- depends_on: {{ ref('int_mart_changes_fingerprint') }}
+-- depends_on: {{ ref('int_matching_candidates') }}
+{% set dossiers = billing_changed_dossiers() if is_incremental() else none %}
 with matched as (
     select
         supplier_code, invoice_number, line_number, kind, invoice_date, currency, dossier_number,
         signed_amount_incl_tax
-    from {{ ref('int_invoice_lines__matched') }}
+    from (
+        {{ rows_of_dossiers(
+            ref('int_invoice_lines__matched'),
+            ['supplier_code', 'invoice_number', 'line_number', 'kind', 'invoice_date', 'currency',
+             'dossier_number', 'signed_amount_incl_tax', 'is_counted'],
+            'dossier_number', dossiers) }}
+    ) as m
     where is_counted and dossier_number is not null
 ),
 
 dossiers as (
-    select * from {{ ref('int_client__accounts') }}
+    {{ rows_of_dossiers(ref('int_client__accounts'), ['dossier_number', 'currency', 'destination_in_eu'], 'dossier_number', dossiers) }}
 ),
 
 -- An invoice line carries no service kind: it takes the EU share of what the Devis expects from
@@ -27,7 +39,12 @@ supplier_eu_share as (
                 then sum(case when performed_in_eu then purchase_total_dossier_currency else 0 end)
                     / sum(purchase_total_dossier_currency)
         end as eu_share
-    from {{ ref('int_margin__estimated_costs') }}
+    from (
+        {{ rows_of_dossiers(
+            ref('int_margin__estimated_costs'),
+            ['dossier_number', 'supplier_code', 'purchase_total_dossier_currency', 'performed_in_eu'],
+            'dossier_number', dossiers) }}
+    ) as e
     group by dossier_number, supplier_code
 ),
 

@@ -36,7 +36,7 @@
         {'columns': ['supplier_code', 'invoice_number', 'line_number', 'candidate_rank']},
         {'columns': ['dossier_number', 'candidate_rank']},
     ],
-    pre_hook=["set local enable_nestloop = off", "set local enable_bitmapscan = off"],
+    pre_hook=["set local enable_nestloop = off", "set local enable_bitmapscan = off", "{{ matching_log_everything() }}"],
     post_hook=["analyze {{ this }}", "{{ matching_seen_sync() }}"]
 ) }}
 

@@ -7,16 +7,4 @@
     (a TRUNCATE, a bulk load) makes the searches read the views for every dossier instead. -#}
 {{ config(schema='intermediate', materialized='view') }}
 
-select m.dossier_number
-from {{ source('app', 'mart_changes') }} as m
-where m.dossier_number is not null
-union
-select c.dossier_number
-from {{ source('app', 'mart_changes') }} as m
-inner join {{ ref('int_matching_candidates') }} as c using (supplier_code, invoice_number, line_number)
-where c.candidate_rank = 1
-union
-select d.dossier_number
-from {{ source('app', 'mart_changes') }} as m
-inner join {{ source('app', 'reconciliation_decisions') }} as d using (supplier_code, invoice_number, line_number)
-where d.dossier_number is not null
+{{ mart_changes_dossiers_sql(source('app', 'mart_changes')) }}
