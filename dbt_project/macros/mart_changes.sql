@@ -50,3 +50,36 @@
     ) as dossier_rows
     {%- endif -%}
 {%- endmacro %}
+
+{#- The lines a daily build's line-level checks read: `scope` (a model listing supplier invoice lines
+    with an `everything` column), or none for every line: on a full build, with
+    var('mart_checks_all') (the weekly build), or when it says `everything`. -#}
+{% macro changed_lines(scope) -%}
+    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set everything = run_query(
+        "select coalesce(bool_or(everything), false) from " ~ ref(scope)
+    ).columns[0].values()[0] -%}
+    {{- return(none if everything else ref(scope)) -}}
+{%- endmacro %}
+
+{#- `columns` of `relation`'s rows of the supplier invoice lines `lines` lists (a relation; every
+    row when none), each line read through the relation filtered on its key, as rows_of_dossiers
+    reads a dossier: the matching's views serve that filter from their indexes. -#}
+{% macro rows_of_lines(relation, columns, lines) -%}
+    {%- if lines is none -%}
+    select {{ columns | join(', ') }} from {{ relation }}
+    {%- else -%}
+    select line_rows.* from (
+        select distinct supplier_code, invoice_number, line_number from {{ lines }}
+        where supplier_code is not null
+    ) as scope
+    cross join lateral (
+        select {{ columns | join(', ') }} from {{ relation }} as r
+        where r.supplier_code = scope.supplier_code and r.invoice_number = scope.invoice_number
+            and r.line_number = scope.line_number
+        offset 0
+    ) as line_rows
+    {%- endif -%}
+{%- endmacro %}

@@ -196,3 +196,59 @@ def test_the_payments_check_reads_what_the_build_posts(db: Engine, tmp_path: Pat
             sa.text("SELECT count(*) FROM marts.accounting_entries WHERE source_id = 'PAY-NO-RATE'")
         ).scalar_one()
     assert posted == 0
+
+
+LINE_CHECKS = (
+    "matching_every_line_once",
+    "supplier_invoice_line_matches_rows_hold",
+    "int_invoice_lines__matched_rows_hold",
+)
+
+
+def _line_check_sql(check: str) -> str:
+    (path,) = (target_path() / "run").rglob(f"{check}.sql")
+    return path.read_text(encoding="utf-8")
+
+
+def test_the_line_checks_read_the_lines_that_may_differ(db: Engine, tmp_path: Path) -> None:
+    """A daily build's line-level checks read the lines it recomputed and those the change log names,
+    each by its key, and still fail a build on one of them (an accountant's split whose parts do not
+    add up to the line); a full build reads every line."""
+    generated_days(db, tmp_path / "landing", START, 3, 12, seed=13)
+    run_dbt(BUILD)
+    for check in LINE_CHECKS:
+        assert "scope.supplier_code" not in _line_check_sql(check), check  # the first build: every line
+    run_dbt(BUILD)
+    for check in LINE_CHECKS:
+        assert "int_mart_changed_lines" in _line_check_sql(check), check
+
+    with db.begin() as conn:
+        line = conn.execute(
+            sa.text(
+                """SELECT supplier_code, invoice_number, line_number, amount_incl_tax, dossier_number
+                   FROM marts.supplier_invoice_line_matches WHERE dossier_number IS NOT NULL ORDER BY 1, 2, 3 LIMIT 1"""
+            )
+        ).one()
+        for part in (line.amount_incl_tax, 1):  # one unit more than the line
+            conn.execute(
+                sa.text(
+                    """INSERT INTO app.reconciliation_decisions (supplier_code, invoice_number, line_number,
+                           decision, dossier_number, amount_incl_tax, decided_by, reason)
+                       VALUES (:s, :i, :l, 'manual', :n, :a, 'compta', 'split')"""
+                ),
+                {
+                    "s": line.supplier_code,
+                    "i": line.invoice_number,
+                    "l": line.line_number,
+                    "n": line.dossier_number,
+                    "a": part,
+                },
+            )
+    for args in (BUILD, ["build", "--full-refresh", "--select", "matching_every_line_once"]):
+        try:
+            run_dbt(args)
+        except DbtFailed as failed:
+            assert "matching_every_line_once" in str(failed)
+        else:
+            raise AssertionError("a split whose parts exceed the line passed the check")
+    assert "scope.supplier_code" not in _line_check_sql("matching_every_line_once")

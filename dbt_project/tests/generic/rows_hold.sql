@@ -18,17 +18,19 @@
     checks of the changed dossiers"), each read through the view for that dossier alone; a full
     build, all of them. `scope_dossiers` names the dossiers instead (the test of this test).
 
-    With `scope_entries` (a source type: payment, client_invoice, write_off), on a view
-    accounting_entries posts records from, the rows of the records the journal has no line for
-    yet: what this build posts (macro entries_to_post), read through the view filtered on their
-    ids. A posted entry is never written again, so the records posted before were checked when
+    With `scope_entries` (a source type: payment, client_invoice, write_off, supplier_invoice), on
+    a view accounting_entries posts records from, the rows of the records the journal has no line
+    for yet: what this build posts (macro entries_to_post), read through the view filtered on
+    their ids (the supplier invoices: the view's SQL restricted to them, as the journal reads them,
+    macro entries_supplier_invoices). A posted entry is never written again, so the records posted before were checked when
     they were posted; every row on a full build, with var('mart_checks_all') (the weekly build),
     or when the journal does not exist yet.
 
     With `scope_lines` (a model listing supplier invoice lines with an `everything` column: the
-    dirty lines of int_matching_candidates), on a table an incremental build replaces line by
-    line, the rows of the lines that build replaced: the others were checked when they were
-    written. Every row when it says `everything`, on a full build and on the weekly one.
+    dirty lines of int_matching_candidates, or int_mart_changed_lines), on a table an incremental
+    build replaces line by line or a view of the lines, the rows of the lines that may differ since
+    the last build, each read by its key (macro rows_of_lines): the others were checked when they
+    were written. Every row when it says `everything`, on a full build and on the weekly one.
 -#}
 {% test rows_hold(model, not_null=[], unique=[], accepted_values={}, scope_column=none, scope_dossiers=none,
                   scope_entries=none, scope_lines=none) %}
@@ -72,6 +74,13 @@
 -- depends_on: {{ ref('stg_app__payments') }}
 -- depends_on: {{ ref('stg_app__client_invoices') }}
 -- depends_on: {{ ref('stg_app__write_offs') }}
+-- depends_on: {{ ref('stg_app__supplier_invoices') }}
+{%- if scope_entries == 'supplier_invoice' %}
+-- depends_on: {{ ref('stg_app__supplier_invoice_lines') }}
+-- depends_on: {{ ref('stg_app__suppliers') }}
+-- depends_on: {{ ref('int_margin__actual_costs') }}
+-- depends_on: {{ ref('int_margin__exchange_rates') }}
+{%- endif %}
 {%- if execute and not flags.FULL_REFRESH and not var('mart_checks_all') -%}
 {%- set journal = entries_journal() -%}
 {%- endif -%}
@@ -79,19 +88,14 @@
 {%- set lines = none -%}
 {%- if scope_lines %}
 -- depends_on: {{ ref(scope_lines) }}
-{%- if execute and not flags.FULL_REFRESH and not var('mart_checks_all') -%}
-{%- set everything = run_query(
-    "select coalesce(bool_or(everything), false) from " ~ ref(scope_lines)
-).columns[0].values()[0] -%}
-{%- if not everything -%}{%- set lines = ref(scope_lines) -%}{%- endif -%}
-{%- endif -%}
+{%- set lines = changed_lines(scope_lines) -%}
 {%- endif %}
 with checked as materialized (
     {%- if lines is not none %}
-    select {{ columns | join(', ') }} from {{ model }}
-    where (supplier_code, invoice_number, line_number) in (
-        select supplier_code, invoice_number, line_number from {{ lines }}
-    )
+    {{ rows_of_lines(model, columns, lines) }}
+    {%- elif journal is not none and scope_entries == 'supplier_invoice' %}
+    select {{ columns | join(', ') }}
+    from ({{ entries_supplier_invoices(invoices=entries_to_post('supplier_invoice', journal)) }}) as to_post
     {%- elif journal is not none %}
     select {{ columns | join(', ') }} from {{ model }}
     where source_id = any(array({{ entries_to_post(scope_entries, journal) }}))
