@@ -170,7 +170,9 @@ def test_searches_read_the_builds_copies_and_the_views_for_what_changed_since(
     for the dossiers and invoices the change log names since: what they show is the views'."""
     copies = ["+int_search__supplier_status", "+int_search__dossier_status", "+int_search__invoice_summary"]
     copies.append("int_search__pending_dossiers")
-    run_dbt(["run", "--select", *copies, "+int_mart_changes_applied"], database_url=database_url)
+    # The applied marker waits for the journal, which reads the chart of accounts: seeds with the models.
+    kinds = ["--resource-type", "seed", "--resource-type", "model"]
+    run_dbt(["build", "--select", *copies, "+int_mart_changes_applied", *kinds], database_url=database_url)
     with db.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM app.mart_changes")).scalar_one() == 0
         assert accounting_search.reads_build_copies(conn)
