@@ -51,17 +51,17 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The lines a daily build's line-level checks read: `scope` (a model listing supplier invoice lines
-    with an `everything` column), or none for every line: on a full build, with
-    var('mart_checks_all') (the weekly build), or when it says `everything`. -#}
+{#- The lines a daily build's line-level checks read: `scope` (the relation of a model listing
+    supplier invoice lines with an `everything` column), or none for every line: on a full build,
+    with var('mart_checks_all') (the weekly build), when it says `everything` or does not exist. -#}
 {% macro changed_lines(scope) -%}
-    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') -%}
+    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') or scope is none -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set everything = run_query(
-        "select coalesce(bool_or(everything), false) from " ~ ref(scope)
+        "select coalesce(bool_or(everything), false) from " ~ scope
     ).columns[0].values()[0] -%}
-    {{- return(none if everything else ref(scope)) -}}
+    {{- return(none if everything else scope) -}}
 {%- endmacro %}
 
 {#- `columns` of `relation`'s rows of the supplier invoice lines `lines` lists (a relation; every

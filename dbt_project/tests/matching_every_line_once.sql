@@ -3,7 +3,7 @@
 -- lines that may differ since the last one (int_mart_changed_lines, macro changed_lines), each
 -- read by its key; a full or weekly build, every line.
 -- depends_on: {{ ref('int_mart_changed_lines') }}
-{%- set lines = changed_lines('int_mart_changed_lines') %}
+{%- set lines = changed_lines(ref('int_mart_changed_lines')) %}
 with matches as (
     {{ rows_of_lines(
         ref('supplier_invoice_line_matches'),

@@ -202,11 +202,12 @@ LINE_CHECKS = (
     "matching_every_line_once",
     "supplier_invoice_line_matches_rows_hold",
     "int_invoice_lines__matched_rows_hold",
+    "relationships_supplier_invoice_",  # the matches' dossiers exist (where: changed_lines); name hashed
 )
 
 
 def _line_check_sql(check: str) -> str:
-    (path,) = (target_path() / "run").rglob(f"{check}.sql")
+    (path,) = (target_path() / "run").rglob(f"{check}*.sql")
     return path.read_text(encoding="utf-8")
 
 

@@ -17,13 +17,22 @@
 -- depends_on: {{ ref('int_mart_changes') }}
 -- depends_on: {{ ref('int_mart_changes_fingerprint') }}
 -- depends_on: {{ ref('int_matching_candidates') }}
+{#- Indexes: the record's lines (the incremental run's "not posted yet"); a journal's year by
+    number: the daily checks' walk to the lines numbered after the last checked
+    (macros/entries_checked.sql) and the export's marking of the entries it wrote out; the
+    dossier's lines, the daily check of the bank lines against the payments of a dossier. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['source_type', 'source_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['source_type', 'source_id']}]
+        post_hook="{{ entries_checked_forget() }}",
+        indexes=[
+            {'columns': ['source_type', 'source_id']},
+            {'columns': ['journal_code', '(extract(year from entry_date))', 'entry_number']},
+            {'columns': ['dossier_number']}
+        ]
     )
 }}
 {% if is_incremental() %}

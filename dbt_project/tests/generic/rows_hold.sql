@@ -88,7 +88,7 @@
 {%- set lines = none -%}
 {%- if scope_lines %}
 -- depends_on: {{ ref(scope_lines) }}
-{%- set lines = changed_lines(scope_lines) -%}
+{%- set lines = changed_lines(ref(scope_lines)) -%}
 {%- endif %}
 with checked as materialized (
     {%- if lines is not none %}

@@ -1,0 +1,23 @@
+{#- dbt's filter of a generic test's relation (config `where`), with two words of our own, for a
+    daily build's checks (every row on full and weekly builds):
+    - `entries_since_checked`, on a test of accounting_entries: the lines numbered after those the
+      last build checked (macros/entries_checked.sql);
+    - `changed_lines`, on a view of the supplier invoice lines: the rows of the lines that may read
+      differently since the last build (int_mart_changed_lines, each line by its key: macro
+      rows_of_lines), as the line-level rows_hold checks read them. The list is read without a ref
+      (a generic test has no depends_on of its own): the view's model comes after the lines' tables.
+    Any other `where` is dbt's own: `(select * from relation where ...)`. -#}
+{% macro default__get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where == 'entries_since_checked' -%}
+        {{- return('(' ~ entries_since_checked(entries_checked()) ~ ') dbt_subquery') -}}
+    {%- elif where == 'changed_lines' -%}
+        {%- set listed = adapter.get_relation(
+            database=target.database, schema='intermediate', identifier='int_mart_changed_lines') -%}
+        {{- return('(' ~ rows_of_lines(relation, ['*'], changed_lines(listed)) ~ ') dbt_subquery') -}}
+    {%- elif where -%}
+        {{- return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -}}
+    {%- else -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+{%- endmacro %}
