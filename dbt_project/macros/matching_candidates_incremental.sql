@@ -73,6 +73,23 @@
     {{- return(missing > 0) -}}
 {%- endmacro %}
 
+{#- The supplier invoice lines int_matching_rule_changes compares with their seen copies, as a
+    relation: the lines the build's snapshot of app.mart_changes names (its triggers log every
+    insert, update and delete of a line, replica mode included, and the log keeps a line until a
+    build that recomputed its candidates applied it). None for every line: on a full build, with
+    var('mart_checks_all') (the weekly build: what a log could ever miss is found there) and when
+    the snapshot says `everything` (a TRUNCATE). -#}
+{% macro matching_logged_lines() -%}
+    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set snapshot = ref('int_mart_changes') -%}
+    {%- set everything = run_query(
+        "select coalesce(bool_or(everything), false) from " ~ snapshot
+    ).columns[0].values()[0] -%}
+    {{- return(none if everything else snapshot) -}}
+{%- endmacro %}
+
 {#- `decided_by`: the model whose `everything` row is read, int_matching_rule_changes for the models
     built before int_matching_dirty_lines (each model refs, and declares, only what runs before it).
     An empty table is a build with nothing to recompute, not everything. -#}

@@ -4,7 +4,9 @@
     line's rules depend on the line and on the dossiers' numbers and their services' supplier
     references, so the lines are those:
 
-    - line_changed: new, changed or gone (compared with int_matching_seen_lines);
+    - line_changed: new, changed or gone (compared with int_matching_seen_lines): the lines the
+      change log names, each read by its key (macro matching_logged_lines; every line on full and
+      weekly builds: comparing all 2.17 M lines at 1,000,000 dossiers took 15 s a build);
     - number_gain: holding, in the keys of its reference, the number of a dossier the change log
       names (it may exist now);
     - reference_gain: whose reference is a supplier's reference of a changed dossier's service;
@@ -15,6 +17,7 @@
     sibling clue, moved). Also where the build decides, once, whether the matching recomputes
     everything (matching_candidates_must_rebuild): then one row with `everything` set. -#}
 -- depends_on: {{ ref('int_matching_changes') }}
+-- depends_on: {{ ref('int_mart_changes') }}
 -- depends_on: {{ ref('stg_app__supplier_invoice_lines') }}
 -- depends_on: {{ ref('stg_app__dossiers') }}
 -- depends_on: {{ ref('stg_app__services') }}
@@ -51,12 +54,36 @@ seen as (
     from {{ seen_lines }}
 ),
 
+{%- set logged = matching_logged_lines() %}
 changed_lines as (
+    {%- if logged is none %}
     select supplier_code, invoice_number, line_number
     from (select * from current_lines except select * from seen) as now_
     union
     select supplier_code, invoice_number, line_number
     from (select * from seen except select * from current_lines) as before_
+    {%- else %}
+    select k.supplier_code, k.invoice_number, k.line_number
+    from (
+        select distinct supplier_code, invoice_number, line_number from {{ logged }} where invoice_number is not null
+    ) as k
+    left join lateral (
+        select * from current_lines as c
+        where c.supplier_code = k.supplier_code and c.invoice_number = k.invoice_number
+            and c.line_number = k.line_number
+        offset 0
+    ) as c on true
+    left join lateral (
+        select * from seen as s
+        where s.supplier_code = k.supplier_code and s.invoice_number = k.invoice_number
+            and s.line_number = k.line_number
+        offset 0
+    ) as s on true
+    -- a side without the line reads as nulls: new or gone differs, neither (added then deleted) does not
+    where (c.supplier_code, c.kind, c.invoice_date, c.currency, c.reference, c.description, c.amount_incl_tax)
+        is distinct from (s.supplier_code, s.kind, s.invoice_date, s.currency, s.reference, s.description,
+            s.amount_incl_tax)
+    {%- endif %}
 ),
 
 changed_keys as (
