@@ -34,12 +34,13 @@
     ]::text[]
 {%- endmacro %}
 
-{#- The snapshot's distinct dossier numbers, or none for "every dossier" (and at parse time). -#}
-{% macro matching_changed_dossiers() -%}
+{#- The snapshot's distinct dossier numbers, or none for "every dossier" (and at parse time).
+    `changes`: the snapshot's relation, for a caller that cannot ref it (a generic test's `where`). -#}
+{% macro matching_changed_dossiers(changes=none) -%}
     {%- if not execute -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set changes = ref('int_matching_changes') -%}
+    {%- set changes = changes if changes is not none else ref('int_matching_changes') -%}
     {%- set limit = var('matching_incremental_max_dossiers') | int -%}
     {%- set everything = run_query("select coalesce(bool_or(everything), false) from " ~ changes) -%}
     {%- if everything.columns[0].values()[0] -%}

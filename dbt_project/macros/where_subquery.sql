@@ -6,6 +6,9 @@
       differently since the last build (int_mart_changed_lines, each line by its key: macro
       rows_of_lines), as the line-level rows_hold checks read them. The list is read without a ref
       (a generic test has no depends_on of its own): the view's model comes after the lines' tables.
+    - `matching_changed_dossiers`, on a table of the matching built incrementally by dossier
+      (strategy replace_changed_dossiers): the rows of the dossiers this build recomputed, the
+      snapshot of app.matching_changes (every row when it says `everything` or holds too many).
     Any other `where` is dbt's own: `(select * from relation where ...)`. -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
@@ -15,6 +18,12 @@
         {%- set listed = adapter.get_relation(
             database=target.database, schema='intermediate', identifier='int_mart_changed_lines') -%}
         {{- return('(' ~ rows_of_lines(relation, ['*'], changed_lines(listed)) ~ ') dbt_subquery') -}}
+    {%- elif where == 'matching_changed_dossiers' -%}
+        {%- set changes = adapter.get_relation(
+            database=target.database, schema='intermediate', identifier='int_matching_changes') -%}
+        {%- set dossiers = none if changes is none or flags.FULL_REFRESH or var('mart_checks_all')
+            else matching_changed_dossiers(changes) -%}
+        {{- return('(select * from ' ~ relation ~ ' where ' ~ matching_among('dossier_number', dossiers) ~ ') dbt_subquery') -}}
     {%- elif where -%}
         {{- return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -}}
     {%- else -%}

@@ -551,6 +551,52 @@ def _check_reads_the_dirty_lines(db: Engine) -> None:
         )
 
 
+AMOUNTS_CHECK = "unique_int_matching_dossier_amounts_"
+AMOUNTS_DAILY = ["test", "--select", "int_matching_dossier_amounts,test_name:unique"]
+AMOUNTS_WEEKLY = [*AMOUNTS_DAILY, "--vars", "{mart_checks_all: true}"]
+AMOUNTS_DUPLICATE = """INSERT INTO intermediate.int_matching_dossier_amounts
+                       SELECT * FROM intermediate.int_matching_dossier_amounts
+                       WHERE dossier_number = :n ORDER BY supplier_code, currency, amount LIMIT 1"""
+
+
+def _amounts_check_reads_the_changed_dossiers(db: Engine, changed: set[str]) -> None:
+    """The amounts' unique check of an incremental build reads the dossiers it recomputed (where:
+    matching_changed_dossiers) and fails on one of them; the weekly build reads every dossier."""
+    with db.connect() as conn:
+        numbers = (
+            conn.execute(
+                sa.text("SELECT DISTINCT dossier_number FROM intermediate.int_matching_dossier_amounts ORDER BY 1")
+            )
+            .scalars()
+            .all()
+        )
+    recomputed = next(n for n in numbers if n in changed)
+    kept = next(n for n in numbers if n not in changed)
+    with db.begin() as conn:
+        conn.execute(sa.text(AMOUNTS_DUPLICATE), {"n": kept})
+    run_dbt(AMOUNTS_DAILY)  # a dossier the build did not recompute is not read
+    (compiled,) = (target_path() / "run").rglob("unique_int_matching_dossier_am*.sql")  # the name is hashed
+    assert recomputed in compiled.read_text(encoding="utf-8")
+    for args, number in ((AMOUNTS_WEEKLY, None), (AMOUNTS_DAILY, recomputed)):
+        if number:
+            with db.begin() as conn:
+                conn.execute(sa.text(AMOUNTS_DUPLICATE), {"n": number})
+        try:
+            run_dbt(args)
+        except DbtFailed as failed:
+            assert AMOUNTS_CHECK in str(failed)
+        else:
+            raise AssertionError(f"a duplicate amount passed {args}")
+    with db.begin() as conn:  # the duplicates out again
+        conn.execute(
+            sa.text(
+                """DELETE FROM intermediate.int_matching_dossier_amounts WHERE ctid IN (
+                       SELECT max(ctid) FROM intermediate.int_matching_dossier_amounts
+                       GROUP BY supplier_code, currency, amount, dossier_number HAVING count(*) > 1)"""
+            )
+        )
+
+
 def _mart_changes_applied(db: Engine) -> None:
     """What int_mart_changes_applied does once a whole build passed (it is not selected here): the
     change log emptied, so the next builds compare only the lines it names with their seen copies."""
@@ -618,5 +664,6 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
     assert 0 < recomputed + len(changed) < dossiers / 2, (recomputed, len(changed), dossiers)
 
     _check_reads_the_dirty_lines(db)
+    _amounts_check_reads_the_changed_dossiers(db, changed)
 
     _equals_a_full_refresh(db, incremental)
