@@ -9,9 +9,10 @@
       reference gives (dossier numbers, readings one slip away, words), so that "which old lines
       hold this new number or name" is an equality join, not a regular expression per line;
     - int_matching_seen_open_amounts: a copy of int_matching_open_amounts;
-    - int_matching_before_names, int_matching_before_amounts: the rows of the dossiers changed
-      since, as int_matching_traveller_names and int_matching_dossier_amounts held them when the
-      table was computed: kept by their strategy (matching_keep_before) the first time it replaces
+    - int_matching_before_names, int_matching_before_amounts, int_matching_before_keys,
+      int_matching_before_service_texts: the rows of the dossiers changed since, as
+      int_matching_traveller_names, int_matching_dossier_amounts, int_matching_dossier_keys and
+      int_matching_service_texts held them when the table was computed: kept by their strategy (matching_keep_before) the first time it replaces
       a dossier's rows after that, listed in int_matching_before_dossiers, and emptied by the
       post-hook once the candidates have read them. The change log is emptied only after the
       candidates are built (int_matching_changes_applied), so these dossiers are the log's.
@@ -24,14 +25,39 @@
 {%- endmacro %}
 
 {% macro matching_seen_tables() -%}
-    {{- return(['int_matching_seen_lines', 'int_matching_seen_open_amounts', 'int_matching_before_names',
-                'int_matching_before_amounts', 'int_matching_before_dossiers']) -}}
+    {{- return(['int_matching_seen_lines', 'int_matching_seen_open_amounts', 'int_matching_before_dossiers']
+               + matching_before_tables().values() | list) -}}
 {%- endmacro %}
 
 {#- The per-dossier tables whose rows before a change the dirty lines compare with. -#}
 {% macro matching_before_tables() -%}
     {{- return({'int_matching_traveller_names': 'int_matching_before_names',
-                'int_matching_dossier_amounts': 'int_matching_before_amounts'}) -}}
+                'int_matching_dossier_amounts': 'int_matching_before_amounts',
+                'int_matching_dossier_keys': 'int_matching_before_keys',
+                'int_matching_service_texts': 'int_matching_before_service_texts'}) -}}
+{%- endmacro %}
+
+{#- The rows of `source` (a per-dossier table of matching_before_tables) that differ from its copy
+    before the changes since the candidates were computed, both ways (`now`: whether the row is
+    the table's now or the copy's), for the dossiers changed since. -#}
+{% macro matching_rows_changed(source) -%}
+    {%- set before = matching_relation(matching_before_tables()[source]) -%}
+    {%- set kept = matching_relation('int_matching_before_dossiers') -%}
+    select c.*, true as now
+    from (
+        select t.* from {{ ref(source) }} as t
+        inner join {{ kept }} as k on k.dossier_number = t.dossier_number and k.source = '{{ before.identifier }}'
+        except
+        select * from {{ before }}
+    ) as c
+    union all
+    select c.*, false
+    from (
+        select * from {{ before }}
+        except
+        select t.* from {{ ref(source) }} as t
+        inner join {{ kept }} as k on k.dossier_number = t.dossier_number and k.source = '{{ before.identifier }}'
+    ) as c
 {%- endmacro %}
 
 {#- In the strategy of the per-dossier tables, before their changed dossiers' rows are deleted:
@@ -101,6 +127,16 @@
         "select coalesce(bool_or(everything), false) from " ~ ref(decided_by)
     ) -%}
     {{- return(result.columns[0].values()[0]) -}}
+{%- endmacro %}
+
+{#- A row of int_matching_dirty_lines for the line of `alias` (a row of the candidates table), as
+    a subquery fenced by `offset 0`: looked up per row by the dirty lines' index, never hashed whole
+    (the candidates run without nested loops otherwise). -#}
+{% macro matching_dirty_line_of(alias) -%}
+    select 1 from {{ ref('int_matching_dirty_lines') }} as d
+    where d.supplier_code = {{ alias }}.supplier_code and d.invoice_number = {{ alias }}.invoice_number
+        and d.line_number = {{ alias }}.line_number
+    offset 0
 {%- endmacro %}
 
 {% macro matching_dirty_lines_where() -%}

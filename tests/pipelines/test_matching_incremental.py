@@ -99,6 +99,9 @@ FIRST_SERVICE = (
     "dossier_number = :n AND service_id = (SELECT min(service_id) FROM app.services WHERE dossier_number = :n)"
 )
 FIRST_SERVICE_LINE = "id = (SELECT min(id) FROM app.price_lines WHERE dossier_number = :n AND service_id IS NOT NULL)"
+RELABEL = "UPDATE app.services SET label = 'Autre prestation' WHERE dossier_number = :n AND supplier_code = :s"
+REREFERENCE = """UPDATE app.services SET supplier_reference = supplier_reference || '-X'
+    WHERE dossier_number = :n AND supplier_code = :s"""
 
 
 def _invoice(
@@ -521,6 +524,79 @@ def _frontier(db: Engine, source: sa.Row) -> None:
     _equals_a_full_refresh(db, incremental)
 
 
+# A line's candidate found by a traveller's name, whose dossier holds no amount equal to the line's
+# with its supplier: a supplement of another amount touches none of what that row read.
+UNTOUCHED = """SELECT c.supplier_code, c.invoice_number, c.line_number, c.dossier_number, p.purchase_currency
+    FROM intermediate.int_matching_candidates AS c
+    JOIN app.supplier_invoice_lines AS l USING (supplier_code, invoice_number, line_number)
+    JOIN app.price_lines AS p ON p.dossier_number = c.dossier_number AND p.supplier_code = c.supplier_code
+        AND p.service_id IS NOT NULL
+    WHERE c.name_found AND NOT c.is_rule AND l.amount_incl_tax <> 913.17 AND NOT EXISTS (
+        SELECT 1 FROM intermediate.int_matching_dossier_amounts AS a
+        WHERE a.dossier_number = c.dossier_number AND a.supplier_code = c.supplier_code
+          AND a.amount IN (l.amount_incl_tax, l.amount_incl_tax - 913.17))
+    ORDER BY 1, 2, 3, 4 LIMIT 1"""
+
+
+def _untouched_candidate(db: Engine) -> None:
+    """A change of a line's candidate dossier that touches nothing its row read leaves the line out
+    of the build (the `candidate` reason reads what changed, not only which dossier)."""
+    with db.connect() as conn:
+        line = conn.execute(sa.text(UNTOUCHED)).one()
+    with db.begin() as conn:
+        _supplement(conn, line.dossier_number, line.supplier_code, line.purchase_currency, "913.17")
+    run_dbt(["run", *SELECT])
+    with db.connect() as conn:
+        applied = conn.execute(sa.text("SELECT dossiers FROM intermediate.int_matching_changes_applied")).scalar_one()
+        reasons = conn.execute(
+            sa.text(
+                """SELECT reasons FROM intermediate.int_matching_dirty_lines
+                   WHERE (supplier_code, invoice_number, line_number) = (:s, :i, :l)"""
+            ),
+            {"s": line.supplier_code, "i": line.invoice_number, "l": line.line_number},
+        ).all()
+    assert applied == 1  # the supplemented dossier was changed and recomputed
+    assert reasons == [], reasons
+
+
+# A candidate row whose label_found is set, and one rule 2 found, of two other dossiers than the source.
+LABEL_FOUND = """SELECT supplier_code, invoice_number, line_number, dossier_number
+    FROM intermediate.int_matching_candidates
+    WHERE label_found AND dossier_number <> :src ORDER BY 1, 2, 3, 4 LIMIT 1"""
+BY_REFERENCE = """SELECT supplier_code, invoice_number, line_number, dossier_number
+    FROM intermediate.int_matching_candidates
+    WHERE match_method = 'supplier_reference' AND dossier_number NOT IN (:src, :other) ORDER BY 1, 2, 3, 4 LIMIT 1"""
+# Why the build recomputed a line (none: it did not), and the line's row for a dossier now.
+CANDIDATE_ROW = """SELECT d.reasons, c.label_found, c.is_rule FROM intermediate.int_matching_dirty_lines AS d
+    LEFT JOIN intermediate.int_matching_candidates AS c
+      ON (c.supplier_code, c.invoice_number, c.line_number) = (d.supplier_code, d.invoice_number, d.line_number)
+      AND c.dossier_number = :n
+    WHERE (d.supplier_code, d.invoice_number, d.line_number) = (:s, :i, :l)"""
+
+
+def _texts_changed(db: Engine, source: str) -> None:
+    """What a candidate row read of its dossier's services with the line's supplier changed: the
+    label its line's description repeats, the supplier's reference rule 2 found it by. Each line is
+    recomputed for that alone (int_matching_service_texts against its copy before the change)."""
+    with db.connect() as conn:
+        labelled = conn.execute(sa.text(LABEL_FOUND), {"src": source}).one()
+        referenced = conn.execute(sa.text(BY_REFERENCE), {"src": source, "other": labelled.dossier_number}).one()
+    with db.begin() as conn:
+        for row, statement in ((labelled, RELABEL), (referenced, REREFERENCE)):
+            conn.execute(sa.text(statement), {"n": row.dossier_number, "s": row.supplier_code})
+    run_dbt(["run", *SELECT])
+    with db.connect() as conn:
+        label, rule = (
+            conn.execute(
+                sa.text(CANDIDATE_ROW),
+                {"s": row.supplier_code, "i": row.invoice_number, "l": row.line_number, "n": row.dossier_number},
+            ).one_or_none()
+            for row in (labelled, referenced)
+        )
+    assert label is not None and "candidate" in label.reasons and not label.label_found, label
+    assert rule is not None and "candidate" in rule.reasons and not rule.is_rule, rule  # gone, or a clue's
+
+
 CHECK = "int_matching_candidates_rows_hold"
 
 
@@ -628,6 +704,10 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
 
     _frontier(db, source)
     _mart_changes_applied(db)  # the frontier's full refresh logged `everything`
+    _untouched_candidate(db)
+    _mart_changes_applied(db)
+    _texts_changed(db, source.dossier_number)
+    _mart_changes_applied(db)
 
     changed = _change(db, random.Random(7), source.dossier_number)
     _change_invoices(db, random.Random(8), source.supplier_code, source.start_date)

@@ -6,8 +6,14 @@
 
     - line: it is new, changed or gone (int_matching_rule_changes, compared with
       int_matching_seen_lines);
-    - candidate: one of its candidates is a dossier the change log names (int_matching_changes):
-      it may lose or re-rank it;
+    - candidate: one of its candidates is a dossier the change log names (int_matching_changes)
+      whose change touches what that candidate row read, with the line's supplier: the dossier's
+      dates or the texts of its services with the supplier (int_matching_dossier_keys,
+      int_matching_service_texts), a traveller's name whose last name is a word of the
+      reference, an amount equal to the line's (as they are now or were, compared with their
+      copies before the change: macro matching_rows_changed), or the dossier gone; a supplement
+      of another amount or with another supplier, a payment, a status leave its rows as they
+      are (docs/dbt.md, "Candidates touched by a change");
     - number, supplier_reference: a changed dossier's number is in its reference, or the supplier's
       reference of one of its services is the reference (the rules may now name it:
       int_matching_rule_changes);
@@ -34,6 +40,8 @@
 -- depends_on: {{ ref('int_matching_traveller_names') }}
 -- depends_on: {{ ref('int_matching_dossier_amounts') }}
 -- depends_on: {{ ref('int_matching_open_amount_changes') }}
+-- depends_on: {{ ref('int_matching_service_texts') }}
+-- depends_on: {{ ref('stg_app__dossiers') }}
 {{ config(
     schema='intermediate',
     materialized='table',
@@ -60,10 +68,46 @@ changed_lines as (
     select supplier_code, invoice_number, line_number from rule_changes where line_changed
 ),
 
+-- What changed of the dossiers the change log names, as the candidates read it: their rows of the
+-- per-dossier tables that differ from the copies kept before the change, both ways.
+changed_name_rows as materialized (
+    {{ matching_rows_changed('int_matching_traveller_names') }}
+),
+
+changed_amount_rows as materialized (
+    {{ matching_rows_changed('int_matching_dossier_amounts') }}
+),
+
+-- The (dossier, supplier) pairs whose dates, existence or services' labels and references changed:
+-- every candidate row of theirs may read differently.
+changed_pairs as (
+    select dossier_number, supplier_code from ({{ matching_rows_changed('int_matching_dossier_keys') }}) as k
+    union
+    select dossier_number, supplier_code from ({{ matching_rows_changed('int_matching_service_texts') }}) as t
+),
+
+-- A candidate row of a changed dossier reads differently only when the change touches what it read
+-- with the line's supplier: a name row (now or before) whose last name the reference holds, an
+-- amount row equal to the line's, the pair's dates or texts, or the dossier gone (rule 1).
 with_changed_candidate as (
     select distinct p.supplier_code, p.invoice_number, p.line_number
     from {{ previous }} as p
+    inner join {{ seen_lines }} as s using (supplier_code, invoice_number, line_number)
     where {{ matching_changed('p.dossier_number') }}
+        and (
+            (p.dossier_number, p.supplier_code) in (select dossier_number, supplier_code from changed_pairs)
+            or exists (
+                select 1 from changed_name_rows as n
+                where n.dossier_number = p.dossier_number and n.supplier_code = p.supplier_code
+                    and n.last_token = any(s.tokens)
+            )
+            or exists (
+                select 1 from changed_amount_rows as a
+                where a.dossier_number = p.dossier_number and a.supplier_code = p.supplier_code
+                    and a.currency = s.currency and a.amount = s.amount_incl_tax
+            )
+            or not exists (select 1 from {{ ref('stg_app__dossiers') }} as d where d.dossier_number = p.dossier_number)
+        )
 ),
 
 ruled_before as materialized (
@@ -103,16 +147,10 @@ near_gains as (
     where {{ matching_changed('d.dossier_number') }}
 ),
 
-{%- set kept = matching_relation('int_matching_before_dossiers') %}
-
 changed_names as (
     select distinct supplier_code, last_token, booked_on, last_date
-    from (
-        select n.* from {{ ref('int_matching_traveller_names') }} as n
-        inner join {{ kept }} as k on k.dossier_number = n.dossier_number and k.source = 'int_matching_before_names'
-        except
-        select * from {{ matching_relation('int_matching_before_names') }}
-    ) as n
+    from changed_name_rows
+    where now
 ),
 
 name_gains as (
@@ -127,13 +165,9 @@ name_gains as (
 -- changed dossiers' amounts as they are now (a row gone takes away a candidate the line has, found
 -- by `candidate`), and the open amounts that moved, now and before (no change log names them).
 changed_amounts as (
-    select a.supplier_code, a.currency, a.amount, a.dossier_number, a.booked_on, a.last_date, false as open_row
-    from (
-        select a.* from {{ ref('int_matching_dossier_amounts') }} as a
-        inner join {{ kept }} as k on k.dossier_number = a.dossier_number and k.source = 'int_matching_before_amounts'
-        except
-        select * from {{ matching_relation('int_matching_before_amounts') }}
-    ) as a
+    select supplier_code, currency, amount, dossier_number, booked_on, last_date, false as open_row
+    from changed_amount_rows
+    where now
     union all
     select supplier_code, currency, amount, dossier_number, booked_on, last_date, true
     from {{ ref('int_matching_open_amount_changes') }}
