@@ -7,7 +7,8 @@
 
     - int_matching_seen_lines: every invoice line as the matching read it, with the keys its
       reference gives (dossier numbers, readings one slip away, words), so that "which old lines
-      hold this new number or name" is an equality join, not a regular expression per line;
+      hold this new number or name" is an equality join, not a regular expression per line, and
+      whether a rule matched it (`ruled`: the clues are looked up among the others, indexed);
     - int_matching_seen_open_amounts: a copy of int_matching_open_amounts;
     - int_matching_before_names, int_matching_before_amounts, int_matching_before_keys,
       int_matching_before_service_texts: the rows of the dossiers changed since, as
@@ -91,11 +92,14 @@
         {{- return(true) -}}
     {%- endif -%}
     {#- to_regclass, not dbt's relation cache: the strategy above creates tables during the build. -#}
+    {#- A table missing, or the seen lines without `ruled` (kept since 2026-11-28): built before. #}
     {%- set missing = run_query(
         "select count(*) from unnest(array['"
         ~ (['int_matching_candidates', 'int_matching_open_amounts'] + matching_seen_tables()) | join("','")
         ~ "']) as n where to_regclass('intermediate.' || n) is null"
-    ).columns[0].values()[0] -%}
+        ~ " union all select count(*) from (select 1) as o where not exists (select 1 from information_schema.columns"
+        ~ " where table_schema = 'intermediate' and table_name = 'int_matching_seen_lines' and column_name = 'ruled')"
+    ).columns[0].values() | sum -%}
     {{- return(missing > 0) -}}
 {%- endmacro %}
 
@@ -202,9 +206,15 @@
     {%- set lines = matching_relation('int_matching_seen_lines') -%}
     {%- set open_amounts = matching_relation('int_matching_seen_open_amounts') -%}
     {%- set kept = matching_relation('int_matching_before_dossiers') -%}
+    {%- set candidates = matching_relation('int_matching_candidates') -%}
     {%- if matching_candidates_everything() %}
         drop table if exists {{ lines }};
-        create table {{ lines }} as {{ matching_line_keys() }};
+        create table {{ lines }} as
+        select k.*, r.line_number is not null as ruled
+        from ({{ matching_line_keys() }}) as k
+        left join {{ candidates }} as r
+            on r.supplier_code = k.supplier_code and r.invoice_number = k.invoice_number
+            and r.line_number = k.line_number and r.candidate_rank = 1 and r.is_rule;
         create index on {{ lines }} (supplier_code, invoice_number, line_number);
         drop table if exists {{ open_amounts }};
         create table {{ open_amounts }} as select * from {{ ref('int_matching_open_amounts') }};
@@ -216,15 +226,27 @@
         create table if not exists {{ kept }} (source text not null, dossier_number text not null,
             primary key (source, dossier_number));
     {%- else %}
+        -- a few thousand lines: each looked up by its key
+        set local enable_nestloop = on;
         delete from {{ lines }} as s
         using {{ ref('int_matching_dirty_lines') }} as d
         where d.line_changed and s.supplier_code = d.supplier_code and s.invoice_number = d.invoice_number
             and s.line_number = d.line_number;
         insert into {{ lines }}
-        {{ matching_line_keys(
+        select k.*, null
+        from ({{ matching_line_keys(
             "(l.supplier_code, l.invoice_number, l.line_number) in (select supplier_code, invoice_number, line_number from "
             ~ ref('int_matching_dirty_lines') ~ " where line_changed)"
-        ) }};
+        ) }}) as k;
+        update {{ lines }} as s
+        set ruled = exists (
+            select 1 from {{ candidates }} as r
+            where r.supplier_code = s.supplier_code and r.invoice_number = s.invoice_number
+                and r.line_number = s.line_number and r.candidate_rank = 1 and r.is_rule
+        )
+        from {{ ref('int_matching_dirty_lines') }} as d
+        where s.supplier_code = d.supplier_code and s.invoice_number = d.invoice_number
+            and s.line_number = d.line_number;
         delete from {{ open_amounts }}
         where dossier_number in (select dossier_number from {{ ref('int_matching_open_amount_changes') }});
         insert into {{ open_amounts }}
@@ -234,6 +256,11 @@
         truncate table {{ matching_relation(before) }};
         {%- endfor %}
     {%- endif %}
+    {#- The dirty lines' lookups from what changed, among the lines no rule matched: a changed amount's
+        lines, a changed name's. #}
+    create index if not exists int_matching_seen_lines_amount on {{ lines }} (supplier_code, currency, amount_incl_tax)
+        where not ruled;
+    create index if not exists int_matching_seen_lines_tokens on {{ lines }} using gin (tokens) where not ruled;
     truncate table {{ kept }};
     analyze {{ lines }};
 {%- endmacro %}

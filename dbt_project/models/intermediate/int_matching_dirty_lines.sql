@@ -110,29 +110,17 @@ with_changed_candidate as (
         )
 ),
 
-ruled_before as materialized (
-    select distinct supplier_code, invoice_number, line_number, dossier_number
-    from {{ previous }}
-    where is_rule
-),
-
--- The lines no rule matched when the table was computed: those the clues are looked up for (a
--- line gaining or losing a rule is recomputed above).
-open_lines as materialized (
-    select s.*
-    from {{ seen_lines }} as s
-    where not exists (
-        select 1 from ruled_before as r
-        where r.supplier_code = s.supplier_code and r.invoice_number = s.invoice_number
-            and r.line_number = s.line_number
-    )
-),
-
+-- The clues are looked up for the lines no rule matched when the table was computed (a line
+-- gaining or losing a rule is recomputed above): those the seen lines mark `not ruled`, indexed
+-- for the lookups below, each of which starts from what changed (listing those lines from the
+-- table's 1.84 M rule rows took ~15 s of every build at 1,000,000 dossiers, even one with nothing
+-- changed).
 open_numbers as (
     select o.supplier_code, o.invoice_number, o.line_number,
         split_part(n.near, ':', 1) as year, split_part(n.near, ':', 2) as digits
-    from open_lines as o
+    from {{ seen_lines }} as o
     cross join unnest(o.near_numbers) as n(near)
+    where cardinality(o.near_numbers) > 0 and not o.ruled
 ),
 
 near_keys as (
@@ -153,12 +141,14 @@ changed_names as (
     where now
 ),
 
+-- The lines holding a changed name's word, found by the seen lines' index on their words.
 name_gains as (
     select distinct o.supplier_code, o.invoice_number, o.line_number
-    from open_lines as o
+    from {{ seen_lines }} as o
     cross join unnest(o.tokens) as t(token)
     inner join changed_names as n on n.supplier_code = o.supplier_code and n.last_token = t.token
-    where o.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
+    where not o.ruled and o.tokens && array(select distinct last_token from changed_names)
+        and o.invoice_date between n.booked_on - 3 and n.last_date + {{ var('matching_days_after_service') }}
 ),
 
 -- The amount rows that changed, each with its dossier and the window the invoice date must fit: the
@@ -178,14 +168,16 @@ amount_pairs as materialized (
         coalesce(
             o.invoice_date between a.booked_on - 3 and a.last_date + {{ var('matching_days_after_service') }}, false
         ) as fits
-    from open_lines as o
-    inner join changed_amounts as a
-        on a.supplier_code = o.supplier_code and a.currency = o.currency and a.amount = o.amount_incl_tax
+    from changed_amounts as a
+    inner join {{ seen_lines }} as o
+        on o.supplier_code = a.supplier_code and o.currency = a.currency and o.amount_incl_tax = a.amount
+    where not o.ruled
 ),
 
 -- Per line carrying one, its alike candidates in the table (those the date fits that the amount
 -- alone found, open or only held) and the booking day of the last it kept: a dossier booked
--- before that ranks after the ten kept.
+-- before that ranks after the ten kept. Only those rows' dossiers are looked up (the others'
+-- booking days are not read).
 frontiers as (
     select
         c.supplier_code,
@@ -201,8 +193,15 @@ frontiers as (
         where (p.supplier_code, p.invoice_number, p.line_number) in (
             select supplier_code, invoice_number, line_number from amount_pairs
         )
+            and not (p.is_rule or p.near_number or p.name_found or p.sibling_match)
+            and (p.date_plausible or not p.amount_exact)
     ) as c
-    left join {{ ref('int_matching_dossier_keys') }} as k
+    -- hashed whole (2.9 M rows at 1M, ~2 s), not looked up per row: the 1.1 M lookups the planner
+    -- chose on its estimate of a few hundred rows took ~10 s of the daily build (`offset 0` keeps
+    -- the index out of reach)
+    left join (
+        select dossier_number, supplier_code, booked_on from {{ ref('int_matching_dossier_keys') }} offset 0
+    ) as k
         on k.dossier_number = c.dossier_number and k.supplier_code = c.supplier_code
     group by c.supplier_code, c.invoice_number, c.line_number
 ),
@@ -250,16 +249,21 @@ touched_invoices as (
     select distinct supplier_code, invoice_number from rules_changed
 ),
 
+-- The rules' dossiers of those invoices in the table, read by its index on the line.
+ruled_before as (
+    select r.supplier_code, r.invoice_number, r.line_number, r.dossier_number
+    from touched_invoices as i
+    inner join {{ previous }} as r on r.supplier_code = i.supplier_code and r.invoice_number = i.invoice_number
+    where r.is_rule
+),
+
 rules_before as (
-    select r.supplier_code, r.invoice_number, r.dossier_number
-    from ruled_before as r
-    inner join touched_invoices using (supplier_code, invoice_number)
+    select supplier_code, invoice_number, dossier_number from ruled_before
 ),
 
 rules_after as (
     select r.supplier_code, r.invoice_number, r.dossier_number
     from ruled_before as r
-    inner join touched_invoices using (supplier_code, invoice_number)
     where not exists (
         select 1 from rule_changes as t
         where t.supplier_code = r.supplier_code and t.invoice_number = r.invoice_number
@@ -292,8 +296,9 @@ sibling_changed as (
 
 sibling_gains as (
     select o.supplier_code, o.invoice_number, o.line_number
-    from open_lines as o
-    inner join sibling_changed using (supplier_code, invoice_number)
+    from sibling_changed as c
+    inner join {{ seen_lines }} as o on o.supplier_code = c.supplier_code and o.invoice_number = c.invoice_number
+    where not o.ruled
 ),
 
 dirty as (
