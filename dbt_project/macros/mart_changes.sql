@@ -5,10 +5,40 @@
     costs more than reading the whole views then. A logged supplier invoice line stands for the
     dossier the matching gives it (its first candidate) and those its decisions name. -#}
 {% macro mart_changed_dossiers() -%}
-    {%- if not execute or flags.FULL_REFRESH or var('mart_checks_all') -%}
+    {%- if not execute -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set changes = ref('int_mart_changes') -%}
+    {{- return(dossiers_within_share(changes, mart_changes_dossiers_sql(changes))) -}}
+{%- endmacro %}
+
+{#- The dossiers the change log names as it stands (app.mart_changes, not the build's snapshot),
+    or none for "every row", with the rules of mart_changed_dossiers. For the staging views' and
+    the sources' checks (`where: logged_dossiers`, macros/where_subquery.sql): a duplicate key or a
+    refused value there is written by a statement on a table the log follows by its dossier
+    (migration 0029), and stays in the log until int_mart_changes_applied empties it, after every
+    check of the views it depends on. Read without a ref: a generic test's `where` has no
+    depends_on of its own. -#}
+{% macro logged_dossiers() -%}
+    {%- if not execute -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set log = change_log() -%}
+    {{- return(dossiers_within_share(log, "select distinct dossier_number from " ~ log ~ " where dossier_number is not null")) -}}
+{%- endmacro %}
+
+{#- The change log's relation (app.mart_changes). -#}
+{% macro change_log() -%}
+    {{- return(api.Relation.create(database=target.database, schema='app', identifier='mart_changes')) -}}
+{%- endmacro %}
+
+{#- The dossiers `dossiers_sql` lists, or none for "every dossier": on a full build, with
+    var('mart_checks_all'), when `changes` holds an `everything` row, and when more than
+    var('mart_checks_max_share') of the dossiers are listed. -#}
+{% macro dossiers_within_share(changes, dossiers_sql) -%}
+    {%- if flags.FULL_REFRESH or var('mart_checks_all') -%}
+        {{- return(none) -}}
+    {%- endif -%}
     {%- set everything = run_query("select coalesce(bool_or(everything), false) from " ~ changes) -%}
     {%- if everything.columns[0].values()[0] -%}
         {{- return(none) -}}
@@ -16,9 +46,7 @@
     {%- set limit = run_query(
         "select ceil(count(*) * " ~ var('mart_checks_max_share') ~ ")::bigint from " ~ source('app', 'dossiers')
     ).columns[0].values()[0] | int -%}
-    {%- set numbers = run_query(
-        mart_changes_dossiers_sql(changes) ~ " order by 1 limit " ~ (limit + 1)
-    ).columns[0].values() -%}
+    {%- set numbers = run_query(dossiers_sql ~ " order by 1 limit " ~ (limit + 1)).columns[0].values() -%}
     {{- return(none if numbers | length > limit else numbers) -}}
 {%- endmacro %}
 

@@ -9,6 +9,9 @@
     - `matching_changed_dossiers`, on a table of the matching built incrementally by dossier
       (strategy replace_changed_dossiers): the rows of the dossiers this build recomputed, the
       snapshot of app.matching_changes (every row when it says `everything` or holds too many).
+    - `logged_dossiers`, on a staging view or a source keyed by dossier: the rows of the dossiers
+      the change log names (macro logged_dossiers), each read through the relation filtered on it.
+    - `logged_lines`, on the supplier invoice lines: the rows of the lines the change log names.
     Any other `where` is dbt's own: `(select * from relation where ...)`. -#}
 {% macro default__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
@@ -24,6 +27,10 @@
         {%- set dossiers = none if changes is none or flags.FULL_REFRESH or var('mart_checks_all')
             else matching_changed_dossiers(changes) -%}
         {{- return('(select * from ' ~ relation ~ ' where ' ~ matching_among('dossier_number', dossiers) ~ ') dbt_subquery') -}}
+    {%- elif where == 'logged_dossiers' -%}
+        {{- return('(' ~ rows_of_dossiers(relation, ['*'], 'dossier_number', logged_dossiers()) ~ ') dbt_subquery') -}}
+    {%- elif where == 'logged_lines' -%}
+        {{- return('(' ~ rows_of_lines(relation, ['*'], changed_lines(change_log())) ~ ') dbt_subquery') -}}
     {%- elif where -%}
         {{- return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -}}
     {%- else -%}

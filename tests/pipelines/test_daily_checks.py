@@ -23,6 +23,8 @@ from backoffice.dbt_runner import DbtFailed, run_dbt, target_path
 START = date(2026, 3, 2)
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
 CHECK = "dossier_billing_status_rows_hold"
+TRAVELLERS_UNIQUE = "unique_stg_app__travellers_dossier_number_traveller_id"
+LINES_CHECK = "not_null_stg_app__supplier_invoice_lines_signed_amount_incl_tax"
 RENAME = "UPDATE app.travellers SET first_name = first_name || 'e' WHERE dossier_number = :n"
 
 
@@ -38,6 +40,13 @@ def _scope(sql: str) -> set[str] | None:
     listed = re.search(r"unnest\(array\[(.*?)\]::text\[\]\)", sql, re.S)
     assert listed is not None
     return set(re.findall(r"'([^']+)'", listed.group(1)))
+
+
+def _test_sql(name: str, stage: str = "run") -> str:
+    """The SQL a data test ran in the last build (`compiled`: the test's own query, which returns the
+    offending rows; `run` wraps it in a count)."""
+    (path,) = (target_path() / stage).rglob(f"{name}.sql")
+    return path.read_text(encoding="utf-8")
 
 
 def _log(db: Engine) -> int:
@@ -104,6 +113,14 @@ def test_a_daily_build_checks_the_changed_dossiers_only(db: Engine, tmp_path: Pa
     with db.connect() as conn:
         applied = conn.execute(sa.text("SELECT * FROM intermediate.int_mart_changes_applied")).one()
     assert not applied.everything and (applied.dossiers, applied.invoice_lines) == (2, 1)
+    # The staging views' and the sources' checks read what the log named, as it stood before the
+    # build emptied it: the dossiers of the writes, and the decided line.
+    for check in (TRAVELLERS_UNIQUE, "unique_stg_app__payments_payment_id", "source_unique_app_payments_payment_id"):
+        assert _scope(_test_sql(check)) == {renamed, paid}, check
+    lines_sql = _test_sql(LINES_CHECK)
+    assert '"app"."mart_changes"' in lines_sql and "line_rows" in lines_sql
+    travellers_sql = _test_sql(TRAVELLERS_UNIQUE, "compiled")
+    _a_duplicate_is_found_in_the_logged_dossiers_only(db, travellers_sql, renamed, {renamed, paid})
 
     # A new supplier invoice's line stands for the dossier the matching gives it: a copy of that line.
     key = {"s": line.supplier_code, "i": line.invoice_number, "l": line.line_number}
@@ -151,10 +168,38 @@ def test_a_daily_build_checks_the_changed_dossiers_only(db: Engine, tmp_path: Pa
     with db.begin() as conn:
         conn.execute(sa.text(RENAME), {"n": renamed})
     assert build_args(date(2026, 11, 27)) == BUILD_ARGS
-    run_dbt([*build_args(date(2026, 11, 27)), "--select", "int_mart_changes", CHECK])  # a new snapshot
-    assert _scope(_checked_sql()) == {renamed}
-    run_dbt([*build_args(date(2026, 11, 29)), "--select", "int_mart_changes", CHECK])
+    run_dbt([*build_args(date(2026, 11, 27)), "--select", "int_mart_changes", CHECK, TRAVELLERS_UNIQUE])
+    assert _scope(_checked_sql()) == {renamed} == _scope(_test_sql(TRAVELLERS_UNIQUE))
+    run_dbt([*build_args(date(2026, 11, 29)), "--select", "int_mart_changes", CHECK, TRAVELLERS_UNIQUE])
     assert _scope(_checked_sql()) is None
+    assert _scope(_test_sql(TRAVELLERS_UNIQUE)) is None
+
+
+def _a_duplicate_is_found_in_the_logged_dossiers_only(db: Engine, sql: str, duplicated: str, logged: set[str]) -> None:
+    """The daily SQL of the travellers' unique check, run on a copy of the view holding duplicate keys
+    in a logged dossier and one in a dossier the log does not name: only the first come back."""
+    view = re.search(r'"[^"]+"\."staging"\."stg_app__travellers"', sql)
+    assert view is not None, sql
+    with db.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS scratch CASCADE; CREATE SCHEMA scratch"))
+        conn.execute(sa.text("CREATE TABLE scratch.travellers AS SELECT * FROM staging.stg_app__travellers"))
+        conn.execute(
+            sa.text(
+                """INSERT INTO scratch.travellers
+                   SELECT * FROM staging.stg_app__travellers WHERE dossier_number = :duplicated
+                   UNION ALL (
+                       SELECT * FROM staging.stg_app__travellers WHERE dossier_number <> ALL(:logged) LIMIT 1
+                   )"""
+            ),
+            {"duplicated": duplicated, "logged": sorted(logged)},
+        )
+    try:
+        with db.connect() as conn:
+            found = conn.execute(sa.text(sql.replace(view.group(0), "scratch.travellers"))).all()
+    finally:
+        with db.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA scratch CASCADE"))
+    assert found and {row[0].split("/")[0] for row in found} == {duplicated}
 
 
 ENTRIES_CHECK = "int_entries__client_payments_rows_hold"
