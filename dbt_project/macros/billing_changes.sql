@@ -15,8 +15,9 @@
 
     None (every dossier) on a full refresh, a first build, an `everything` row in the snapshot or
     logged by the candidates (a whole matching), a changed fingerprint, and beyond
-    var('billing_incremental_max_dossiers') dossiers. -#}
-{% macro billing_changed_dossiers() -%}
+    var('billing_incremental_max_dossiers') dossiers. `by_ref=false`: the models read as built, for
+    a caller that cannot ref them (a generic test's `where`, after the copy's build). -#}
+{% macro billing_changed_dossiers(by_ref=true) -%}
     {%- if not execute or flags.FULL_REFRESH -%}
         {{- return(none) -}}
     {%- endif -%}
@@ -25,13 +26,13 @@
     {%- if applied is none or 'fingerprint' not in (adapter.get_columns_in_relation(applied) | map(attribute='name') | list) -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set changes = ref('int_mart_changes') -%}
+    {%- set changes = built_relation('int_mart_changes', by_ref) -%}
     {%- set log = source('app', 'mart_changes') -%}
     {%- set everything = run_query(
         "select coalesce(bool_or(everything), false) from " ~ changes
         ~ " union all select exists (select 1 from " ~ log
         ~ " where everything and logged_by = '" ~ invocation_id ~ "')"
-        ~ " union all select (select fingerprint from " ~ ref('int_mart_changes_fingerprint')
+        ~ " union all select (select fingerprint from " ~ built_relation('int_mart_changes_fingerprint', by_ref)
         ~ ") is distinct from (select fingerprint from " ~ applied ~ ")"
     ).columns[0].values() -%}
     {%- if true in everything -%}
@@ -39,7 +40,7 @@
     {%- endif -%}
     {%- set limit = var('billing_incremental_max_dossiers') | int -%}
     {%- set numbers = run_query(
-        mart_changes_dossiers_sql(changes)
+        mart_changes_dossiers_sql(changes, built_relation('int_matching_candidates', by_ref))
         ~ " union select dossier_number from " ~ log
         ~ " where logged_by = '" ~ invocation_id ~ "' and dossier_number is not null"
         ~ " order by 1 limit " ~ (limit + 1)

@@ -52,11 +52,12 @@
 
 {#- The dossiers the rows of `changes` (app.mart_changes or its snapshot) name, as a query: a row's
     dossier, and for a supplier invoice line the dossier the matching gives it (its first
-    candidate) and those its decisions name. -#}
-{% macro mart_changes_dossiers_sql(changes) -%}
+    candidate) and those its decisions name. `candidates`: int_matching_candidates' relation, for a
+    caller that cannot ref it. -#}
+{% macro mart_changes_dossiers_sql(changes, candidates=none) -%}
     select dossier_number from {{ changes }} where dossier_number is not null
     union select c.dossier_number from {{ changes }} as m
-    join {{ ref('int_matching_candidates') }} as c
+    join {{ candidates if candidates is not none else ref('int_matching_candidates') }} as c
     using (supplier_code, invoice_number, line_number) where c.candidate_rank = 1
     union select d.dossier_number from {{ changes }} as m
     join {{ source('app', 'reconciliation_decisions') }} as d
@@ -110,4 +111,13 @@
         offset 0
     ) as line_rows
     {%- endif -%}
+{%- endmacro %}
+
+{#- `name`'s relation: ref(name), or with `by_ref=false`, for a caller that cannot ref it (a generic
+    test's `where` has no depends_on of its own), the model as built in the intermediate schema. -#}
+{% macro built_relation(name, by_ref=true) -%}
+    {%- if by_ref -%}
+        {{- return(ref(name)) -}}
+    {%- endif -%}
+    {{- return(adapter.get_relation(database=target.database, schema='intermediate', identifier=name)) -}}
 {%- endmacro %}

@@ -122,13 +122,15 @@
 
 {#- `decided_by`: the model whose `everything` row is read, int_matching_rule_changes for the models
     built before int_matching_dirty_lines (each model refs, and declares, only what runs before it).
-    An empty table is a build with nothing to recompute, not everything. -#}
+    An empty table is a build with nothing to recompute, not everything. A relation rather than a
+    name: for a caller that cannot ref it (a generic test's `where`). -#}
 {% macro matching_candidates_everything(decided_by='int_matching_dirty_lines') -%}
     {%- if not execute -%}
         {{- return(true) -}}
     {%- endif -%}
     {%- set result = run_query(
-        "select coalesce(bool_or(everything), false) from " ~ ref(decided_by)
+        "select coalesce(bool_or(everything), false) from "
+        ~ (ref(decided_by) if decided_by is string else decided_by)
     ) -%}
     {{- return(result.columns[0].values()[0]) -}}
 {%- endmacro %}

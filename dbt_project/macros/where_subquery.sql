@@ -9,6 +9,11 @@
     - `matching_changed_dossiers`, on a table of the matching built incrementally by dossier
       (strategy replace_changed_dossiers): the rows of the dossiers this build recomputed, the
       snapshot of app.matching_changes (every row when it says `everything` or holds too many).
+    - `matching_open_dossiers`, on int_matching_open_amounts (strategy replace_open_dossiers): the
+      rows of the dossiers this build recomputed (macro matching_open_dossiers), every row when it
+      recomputed every dossier, on full and weekly builds.
+    - `billing_changed_dossiers`, on a billing copy (strategy replace_billing_dossiers): the rows
+      of the dossiers this build recomputed (macro billing_changed_dossiers), likewise.
     - `logged_dossiers`, on a staging view or a source keyed by dossier: the rows of the dossiers
       the change log names (macro logged_dossiers), each read through the relation filtered on it.
     - `logged_lines`, on the supplier invoice lines: the rows of the lines the change log names.
@@ -26,6 +31,17 @@
             database=target.database, schema='intermediate', identifier='int_matching_changes') -%}
         {%- set dossiers = none if changes is none or flags.FULL_REFRESH or var('mart_checks_all')
             else matching_changed_dossiers(changes) -%}
+        {{- return('(select * from ' ~ relation ~ ' where ' ~ matching_among('dossier_number', dossiers) ~ ') dbt_subquery') -}}
+    {%- elif where == 'matching_open_dossiers' -%}
+        {%- set rule_changes = adapter.get_relation(
+            database=target.database, schema='intermediate', identifier='int_matching_rule_changes') -%}
+        {%- set changes = adapter.get_relation(
+            database=target.database, schema='intermediate', identifier='int_matching_changes') -%}
+        {%- set dossiers = none if rule_changes is none or changes is none or flags.FULL_REFRESH
+            or var('mart_checks_all') else matching_open_dossiers(rule_changes, changes) -%}
+        {{- return('(select * from ' ~ relation ~ ' where ' ~ matching_among('dossier_number', dossiers) ~ ') dbt_subquery') -}}
+    {%- elif where == 'billing_changed_dossiers' -%}
+        {%- set dossiers = none if var('mart_checks_all') else billing_changed_dossiers(by_ref=false) -%}
         {{- return('(select * from ' ~ relation ~ ' where ' ~ matching_among('dossier_number', dossiers) ~ ') dbt_subquery') -}}
     {%- elif where == 'logged_dossiers' -%}
         {{- return('(' ~ rows_of_dossiers(relation, ['*'], 'dossier_number', logged_dossiers()) ~ ') dbt_subquery') -}}

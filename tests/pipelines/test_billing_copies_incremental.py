@@ -43,8 +43,43 @@ ENTRY = """journal_code, entry_date, account, aux_account, piece_ref, label, deb
     currency, source_type, source_id, dossier_number"""
 
 
-def _build(as_of: date) -> None:
-    run_dbt([*BUILD, "--vars", f"{{accounting_as_of: '{as_of.isoformat()}'}}"])
+ACTUAL_COSTS_UNIQUE = "unique_int_margin__actual_costs_supplier_code_invoice_number_line_number_dossier_number"
+
+
+def _build(as_of: date, *checks: str) -> None:
+    """A build as of `as_of`; with `checks`, those data tests run in it too (their `where` reads
+    what the build recomputed, which only the build itself knows: the dossiers its matching moved)."""
+    args = BUILD
+    if checks:
+        selected = ["--select", "resource_type:seed", "resource_type:model", *checks]
+        args = ["build", "--exclude-resource-type", "unit_test", "--indirect-selection", "empty", *selected]
+    run_dbt([*args, "--vars", f"{{accounting_as_of: '{as_of.isoformat()}'}}"])
+
+
+def _actual_costs_check_reads_the_recomputed_dossiers(db: Engine, recomputed: set[str]) -> None:
+    """The unique check of int_margin__actual_costs, as the build ran it, reads the dossiers the
+    build recomputed: a duplicate row of another dossier is not read, one of theirs is."""
+    (path,) = (target_path() / "compiled").rglob("unique_int_margin__actual_cost*.sql")  # the name is hashed
+    sql = path.read_text(encoding="utf-8")
+    listed = re.search(r"dossier_number = any\(array\[(.*?)\]::text\[\]\)", sql, re.S)
+    assert listed is not None, sql
+    assert set(re.findall(r"'([^']+)'", listed.group(1))) == recomputed
+    with db.connect() as conn:
+        numbers = sorted(
+            conn.execute(sa.text("SELECT DISTINCT dossier_number FROM intermediate.int_margin__actual_costs")).scalars()
+        )
+    found = {}
+    for number in (next(n for n in numbers if n not in recomputed), next(n for n in numbers if n in recomputed)):
+        with db.connect() as conn:  # rolled back
+            conn.execute(
+                sa.text(
+                    """INSERT INTO intermediate.int_margin__actual_costs
+                       (SELECT * FROM intermediate.int_margin__actual_costs WHERE dossier_number = :n LIMIT 1)"""
+                ),
+                {"n": number},
+            )
+            found[number] = len(conn.execute(sa.text(sql)).all())
+    assert list(found.values()) == [0, 1], found
 
 
 def _journal(db: Engine) -> list[tuple]:
@@ -246,7 +281,7 @@ def test_billing_copies_built_incrementally_equal_a_full_refresh(db: Engine, tmp
         ).scalar_one()
     assert posted == 0
     _price_line(db, at_a_loss, "200000", "0")
-    _build(next_day)
+    _build(next_day, ACTUAL_COSTS_UNIQUE)
     margin_vat = _posts_what_the_views_hold_unposted(db, journal)
     with db.connect() as conn:
         departed = set(
@@ -273,6 +308,7 @@ def test_billing_copies_built_incrementally_equal_a_full_refresh(db: Engine, tmp
     for model in COPIES[1:]:
         if model != "int_search__invoice_summary":  # rebuilt whole from the pairs
             assert _recomputed(model) == recomputed, model
+    _actual_costs_check_reads_the_recomputed_dossiers(db, recomputed)
     _equals_a_full_refresh(db, incremental)
 
     # A supplier's currency, which no log follows: every dossier again.

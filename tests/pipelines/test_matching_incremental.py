@@ -14,6 +14,7 @@ dossiers' open amounts, and emptied the log.
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -627,50 +628,56 @@ def _check_reads_the_dirty_lines(db: Engine) -> None:
         )
 
 
-AMOUNTS_CHECK = "unique_int_matching_dossier_amounts_"
-AMOUNTS_DAILY = ["test", "--select", "int_matching_dossier_amounts,test_name:unique"]
-AMOUNTS_WEEKLY = [*AMOUNTS_DAILY, "--vars", "{mart_checks_all: true}"]
-AMOUNTS_DUPLICATE = """INSERT INTO intermediate.int_matching_dossier_amounts
-                       SELECT * FROM intermediate.int_matching_dossier_amounts
-                       WHERE dossier_number = :n ORDER BY supplier_code, currency, amount LIMIT 1"""
+# The tables replaced dossier by dossier and their keys; their unique checks' `where` words are
+# matching_changed_dossiers and matching_open_dossiers.
+KEYED_BY_DOSSIER = (
+    ("int_matching_dossier_amounts", "supplier_code, currency, amount, dossier_number"),
+    ("int_matching_open_amounts", "supplier_code, currency, kind, amount, dossier_number"),
+)
 
 
-def _amounts_check_reads_the_changed_dossiers(db: Engine, changed: set[str]) -> None:
-    """The amounts' unique check of an incremental build reads the dossiers it recomputed (where:
-    matching_changed_dossiers) and fails on one of them; the weekly build reads every dossier."""
-    with db.connect() as conn:
-        numbers = (
+def _unique_checks_read_the_recomputed_dossiers(db: Engine, changed: set[str]) -> None:
+    """The unique check of each table an incremental build replaces dossier by dossier reads the
+    dossiers it recomputed (its `where` word) and fails on one of them; the weekly build reads every
+    dossier. The changed dossiers are among those recomputed."""
+    for table, key in KEYED_BY_DOSSIER:
+        daily = ["test", "--select", f"{table},test_name:unique"]
+        weekly = [*daily, "--vars", "{mart_checks_all: true}"]
+        duplicate = f"""INSERT INTO intermediate.{table} SELECT * FROM intermediate.{table}
+                        WHERE dossier_number = :n ORDER BY {key} LIMIT 1"""
+        run_dbt(daily)
+        (compiled,) = (target_path() / "run").rglob(f"unique_{table[:20]}*.sql")  # the name is hashed
+        sql = compiled.read_text(encoding="utf-8")
+        listed = re.search(r"dossier_number = any\(array\[(.*?)\]::text\[\]\)", sql, re.S)
+        assert listed is not None, (table, sql)
+        recomputed = set(re.findall(r"'([^']+)'", listed.group(1)))
+        assert changed <= recomputed, (table, changed - recomputed)
+        with db.connect() as conn:
+            numbers = sorted(
+                conn.execute(sa.text(f"SELECT DISTINCT dossier_number FROM intermediate.{table}")).scalars()
+            )
+        kept = next(n for n in numbers if n not in recomputed)
+        changed_with_rows = next(n for n in numbers if n in changed)
+        with db.begin() as conn:
+            conn.execute(sa.text(duplicate), {"n": kept})
+        run_dbt(daily)  # a dossier the build did not recompute is not read
+        for args, number in ((weekly, None), (daily, changed_with_rows)):
+            if number:
+                with db.begin() as conn:
+                    conn.execute(sa.text(duplicate), {"n": number})
+            try:
+                run_dbt(args)
+            except DbtFailed as failed:
+                assert f"unique_{table}" in str(failed)
+            else:
+                raise AssertionError(f"a duplicate row of {table} passed {args}")
+        with db.begin() as conn:  # the duplicates out again
             conn.execute(
-                sa.text("SELECT DISTINCT dossier_number FROM intermediate.int_matching_dossier_amounts ORDER BY 1")
+                sa.text(
+                    f"""DELETE FROM intermediate.{table} WHERE ctid IN (
+                           SELECT max(ctid) FROM intermediate.{table} GROUP BY {key} HAVING count(*) > 1)"""
+                )
             )
-            .scalars()
-            .all()
-        )
-    recomputed = next(n for n in numbers if n in changed)
-    kept = next(n for n in numbers if n not in changed)
-    with db.begin() as conn:
-        conn.execute(sa.text(AMOUNTS_DUPLICATE), {"n": kept})
-    run_dbt(AMOUNTS_DAILY)  # a dossier the build did not recompute is not read
-    (compiled,) = (target_path() / "run").rglob("unique_int_matching_dossier_am*.sql")  # the name is hashed
-    assert recomputed in compiled.read_text(encoding="utf-8")
-    for args, number in ((AMOUNTS_WEEKLY, None), (AMOUNTS_DAILY, recomputed)):
-        if number:
-            with db.begin() as conn:
-                conn.execute(sa.text(AMOUNTS_DUPLICATE), {"n": number})
-        try:
-            run_dbt(args)
-        except DbtFailed as failed:
-            assert AMOUNTS_CHECK in str(failed)
-        else:
-            raise AssertionError(f"a duplicate amount passed {args}")
-    with db.begin() as conn:  # the duplicates out again
-        conn.execute(
-            sa.text(
-                """DELETE FROM intermediate.int_matching_dossier_amounts WHERE ctid IN (
-                       SELECT max(ctid) FROM intermediate.int_matching_dossier_amounts
-                       GROUP BY supplier_code, currency, amount, dossier_number HAVING count(*) > 1)"""
-            )
-        )
 
 
 def _mart_changes_applied(db: Engine) -> None:
@@ -744,6 +751,6 @@ def test_incremental_tables_equal_a_full_refresh(db: Engine, tmp_path: Path) -> 
     assert 0 < recomputed + len(changed) < dossiers / 2, (recomputed, len(changed), dossiers)
 
     _check_reads_the_dirty_lines(db)
-    _amounts_check_reads_the_changed_dossiers(db, changed)
+    _unique_checks_read_the_recomputed_dossiers(db, changed)
 
     _equals_a_full_refresh(db, incremental)
